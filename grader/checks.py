@@ -1,0 +1,160 @@
+"""What the suites use to judge a student's answer: markers, tolerant comparison, diagnosis.
+
+Everything here runs in the trusted process, on tensors that came back from the worker as plain data.
+"""
+import itertools
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from grader import reference
+
+VISIBILITIES = ("public", "hidden")
+RTOL, ATOL = 1e-4, 1e-5  # float32, on CPU or on a GPU with TF32 off
+
+
+def concept(concept_id: str, visibility: str):
+    """Tag a test with the concept it grades and whether students may see it."""
+    return pytest.mark.concept(concept_id, visibility=visibility)
+
+
+class Diagnosis(AssertionError):
+    """A failed check; `misconception` names the catalogued mistake it recognised, if any."""
+
+    def __init__(self, message: str, misconception: str | None = None):
+        super().__init__(message)
+        self.misconception = misconception
+
+
+def close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Same shape and values within float32 tolerance (NaN matches NaN)."""
+    if tuple(actual.shape) != tuple(expected.shape):
+        return False
+    return torch.allclose(actual.detach().cpu().double(), expected.detach().cpu().double(),
+                          rtol=RTOL, atol=ATOL, equal_nan=True)
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def expect_tensor(value, shape, what: str) -> torch.Tensor:
+    """Fail unless the student's value is a tensor of the given shape."""
+    if not isinstance(value, torch.Tensor):
+        raise Diagnosis(f"{what} returned {value!r}, expected a tensor of shape {shape_text(shape)}")
+    if tuple(value.shape) != tuple(shape):
+        raise Diagnosis(f"{what} returned shape {shape_text(value.shape)}, expected {shape_text(shape)}")
+    return value
+
+
+def expect_close(actual, expected: torch.Tensor, what: str, wrong=()):
+    """Fail unless actual matches expected; `wrong` holds (misconception id, output it would give) pairs."""
+    if not isinstance(actual, torch.Tensor):
+        expect_tensor(actual, expected.shape, what)
+    if close(actual, expected):
+        return
+    for misconception, output in wrong:
+        if close(actual, output):
+            raise Diagnosis(f"{what} does not give the expected values", misconception)
+    expect_tensor(actual, expected.shape, what)
+    raise Diagnosis(f"{what} does not give the expected values (largest difference "
+                    f"{(actual.double() - expected.double()).abs().nan_to_num(float('inf')).max().item():.3g})")
+
+
+def judge(actual, family, axis: str, axes: dict, what: str):
+    """Judge one concept (`axis`) while adopting the student's choices on the other axes.
+
+    `family(**choices)` computes the reference output for one choice per axis (see grader.reference).
+    Passes when `actual` matches the reference with the correct choice on `axis` and any catalogued choice
+    on the others; otherwise fails naming the misconception on `axis` that the output matches, if any.
+    """
+    others = [name for name in axes if name != axis]
+
+    def matches(choice):
+        for combination in itertools.product(*(axes[name] for name in others)):
+            if close(actual, family(**{axis: choice}, **dict(zip(others, combination)))):
+                return True
+        return False
+
+    if not isinstance(actual, torch.Tensor):
+        raise Diagnosis(f"{what} returned {actual!r}, expected a tensor")
+    if matches(axes[axis][0]):
+        return
+    for choice in axes[axis][1:]:
+        if matches(choice):
+            raise Diagnosis(f"{what} does not give the expected values", reference.misconception_of(choice))
+    expected = family(**{axis: axes[axis][0]}, **{name: axes[name][0] for name in others})
+    expect_tensor(actual, expected.shape, what)
+    raise Diagnosis(f"{what} does not give the expected values")
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def randn(*shape, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator(seed))
+
+
+def weights_problem(load_result: dict) -> str:
+    problems = [f"no {name}" for name in load_result["missing"]]
+    problems += [f"{name} has shape {shape_text(shape)}, expected {shape_text(expected)}"
+                 for name, (shape, expected) in load_result["mismatched"].items()]
+    return "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Known weights for an attention module, in nn.Linear layout (d_out, d_in)."""
+    query: torch.Tensor
+    key: torch.Tensor
+    value: torch.Tensor
+    biases: tuple | None = None  # (query, key, value) biases, when the module has qkv_bias=True
+    out_proj: tuple | None = None  # (weight, bias) of MultiHeadAttention's output projection
+
+    @classmethod
+    def random(cls, d_in, d_out, seed, biases=False, out_proj=False):
+        g = generator(seed)
+
+        def uniform(*shape):
+            return torch.rand(*shape, generator=g) * 2 - 1
+
+        return cls(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
+                   biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
+                   out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
+
+    def load_linear(self, module):
+        """Set the weights of a module built from nn.Linear layers (v2, causal, multi-head).
+
+        qkv biases the module has but the test did not ask for are zeroed, so that a bias the student
+        should not have costs points in one place only (SelfAttention_v2's structure test).
+        """
+        names = ("W_query", "W_key", "W_value")
+        required = {f"{n}.weight": w for n, w in zip(names, (self.query, self.key, self.value))}
+        optional = {f"{n}.bias": torch.zeros(self.query.shape[0]) for n in names}
+        if self.biases is not None:
+            required.update({f"{n}.bias": b for n, b in zip(names, self.biases)})
+        if self.out_proj is not None:
+            optional.update({"out_proj.weight": self.out_proj[0], "out_proj.bias": self.out_proj[1]})
+        result = module.load(required, optional)
+        if result["missing"] or result["mismatched"]:
+            raise Diagnosis(f"{module.class_name}: {weights_problem(result)}; keep W_query, W_key and W_value "
+                            "as nn.Linear(d_in, d_out) layers")
+        return result
+
+    def load_v1(self, module):
+        """Set the (d_in, d_out) nn.Parameter matrices of SelfAttention_v1."""
+        result = module.load({"W_query": self.query.T, "W_key": self.key.T, "W_value": self.value.T})
+        if result["missing"] or result["mismatched"]:
+            raise Diagnosis(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
+                            "nn.Parameter matrices of shape (d_in, d_out)")
+
+    def reference(self, x, device="cpu", **choices):
+        """The reference output for input x with the given choices, computed on `device`."""
+        def on_device(values):
+            return None if values is None else tuple(v.to(device) for v in values)
+
+        biases = on_device(self.biases) or (None, None, None)
+        return reference.attention(x.to(device), *on_device((self.query, self.key, self.value)), *biases,
+                                   out_proj=on_device(self.out_proj), **choices)

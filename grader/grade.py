@@ -1,0 +1,73 @@
+"""Grade one submission: read it, start its worker, run the suites, score the concepts."""
+from grader import __version__
+from grader.catalogue import Catalogue, load as load_catalogue
+from grader.errors import UsageError
+from grader.proxy import StudentProblem, StudentProxy
+from grader.results import Report
+from grader.runner import SUITES_DIR, run_suites, suites_hash
+from grader.scoring import score, unrunnable
+from grader.submission import CONTRACT_NAMES, locate
+
+DEFAULT_TIMEOUT = 300.0  # seconds of wall clock for a whole submission
+DEVICES = ("cpu", "cuda")
+
+
+def check_options(catalogue: Catalogue, device: str, concepts, timeout: float) -> tuple[str, ...]:
+    if device not in DEVICES:
+        raise UsageError(f"unknown device {device!r}: choose cpu or cuda")
+    if timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    unknown = [c for c in concepts if c not in catalogue.concept_ids]
+    if unknown:
+        raise UsageError(f"unknown concept {unknown[0]!r}; choose from {', '.join(catalogue.concept_ids)}")
+    return tuple(dict.fromkeys(concepts))
+
+
+def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...]]:
+    """(error, notes) from running the submission's cells: missing names are an error, failed cells notes."""
+    notes = tuple(f"{e['type']}: {e['message']}" + (f" at {e['where']}" if e.get("where") else "")
+                  for e in loaded["cells"] if e)
+    missing = [name for name in CONTRACT_NAMES if loaded["names"].get(name) is None]
+    if not missing:
+        return None, notes
+    error = f"missing definitions: {', '.join(missing)}"
+    if notes:
+        error += f" (the code stopped with {notes[0]})"
+    return error, notes
+
+
+def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
+          catalogue: Catalogue | None = None) -> Report:
+    """Grade the submission at `submission_path` and return its report.
+
+    Raises UsageError for bad options or a path that does not exist; every problem of the submission
+    itself (syntax errors, crashes, hangs) ends up in the report instead.
+    """
+    catalogue = catalogue or load_catalogue()
+    selected = check_options(catalogue, device, concepts, timeout)
+    concept_ids = selected or catalogue.concept_ids
+    submission = locate(submission_path)
+
+    def report(status, error, results, output="", notes=()):
+        return Report(submission=submission_path, status=status, error=error, device=device,
+                      grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
+                      output=output, notes=notes)
+
+    if submission.problem:
+        return report("error", submission.problem, unrunnable(catalogue, concept_ids, submission.problem))
+    proxy = StudentProxy(submission, device=device, budget_seconds=timeout)
+    proxy.start()  # the worker imports torch while this process imports pytest and torch
+    try:
+        if device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda: no CUDA device is available on this machine")
+        outcomes = run_suites(proxy, device, catalogue.concept_ids, selected)
+        try:
+            error, notes = load_summary(proxy.loaded())
+        except StudentProblem as exc:
+            error, notes = f"the submission's top-level code {exc}", ()
+    finally:
+        proxy.close()
+    results = score(catalogue, outcomes, concept_ids)
+    return report("error" if error else "graded", error, results, proxy.printed_output(), notes)

@@ -1,0 +1,362 @@
+"""The trusted side of the worker: how tests talk to a submission without running it themselves.
+
+`StudentProxy` starts a worker process (`grader.worker`), loads the submission into it and forwards calls.
+Every reply is decoded by `grader.wire` (plain JSON and plain tensors only) before a test sees it.
+A call that hangs past its time limit, or a worker that dies, raises `StudentTimeout` or `StudentCrash`
+in the test that made the call; the next call starts a fresh worker, so one broken class costs only the
+tests that need it. The whole submission has a wall-clock budget; once it is spent every call times out.
+"""
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import wire
+from grader.submission import CONTRACT_NAMES, Submission
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CALL_TIMEOUT = 20.0  # seconds for one call into student code
+LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
+OUTPUT_LIMIT = 8_000  # characters of the student's printed output kept for the report
+
+
+class StudentProblem(Exception):
+    """Student code did not give an answer. Tests let it propagate: the grader scores it."""
+
+    status = "error"
+
+
+class StudentError(StudentProblem):
+    """Student code raised an exception."""
+
+    def __init__(self, error_type, message, where=None, not_implemented=False):
+        self.error_type, self.message, self.where, self.not_implemented = error_type, message, where, not_implemented
+        super().__init__(self.describe())
+
+    def describe(self):
+        if self.not_implemented:
+            return f"not implemented yet (NotImplementedError at {self.where})" if self.where else "not implemented yet"
+        text = f"{self.error_type}: {self.message}" if self.message else self.error_type
+        return f"{text} at {self.where}" if self.where else text
+
+
+class StudentTimeout(StudentProblem):
+    status = "timeout"
+
+
+class StudentCrash(StudentProblem):
+    """The worker died (a crash, os._exit, a memory error) or broke the protocol."""
+
+
+class MissingName(StudentProblem):
+    def __init__(self, name, problem):
+        self.name = name
+        super().__init__(f"{name} is not defined: {problem}")
+
+
+@dataclass
+class Budget:
+    """The wall-clock budget of one submission."""
+    seconds: float
+    started: float = 0.0
+
+    def __post_init__(self):
+        self.started = time.monotonic()
+
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+
+class WorkerProcess:
+    """One running worker and its two pipes."""
+
+    def __init__(self, device, output_file):
+        requests_read, self.requests = os.pipe()
+        self.responses, responses_write = os.pipe()
+        self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "OMP_", "MKL_"))}
+        env.update(PYTHONPATH=str(PACKAGE_ROOT), PYTHONHASHSEED="0", PYTHONUNBUFFERED="1",
+                   PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
+             "--responses", str(responses_write), "--device", device],
+            pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
+            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True)
+        os.close(requests_read)
+        os.close(responses_write)
+        os.set_blocking(self.requests, False)
+
+    def send(self, frame: bytes, deadline: float):
+        view = memoryview(frame)
+        while view:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([], [self.requests], [], wait)[1]:
+                raise StudentTimeout("the worker stopped reading requests")
+            try:
+                view = view[os.write(self.requests, view):]
+            except BrokenPipeError:
+                raise StudentCrash("the worker process died") from None
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        chunks, missing = [], n
+        while missing:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([self.responses], [], [], wait)[0]:
+                raise StudentTimeout("time limit reached")
+            chunk = os.read(self.responses, min(missing, 1 << 20))
+            if not chunk:
+                raise StudentCrash(self.death_reason())
+            chunks.append(chunk)
+            missing -= len(chunk)
+        return b"".join(chunks)
+
+    def receive(self, deadline: float):
+        try:
+            json_len, blob_len = wire.split_lengths(self._read(wire.HEADER.size, deadline))
+            header = self._read(json_len, deadline)
+            blob = self._read(blob_len, deadline) if blob_len else b""
+            return wire.decode(header, blob)
+        except wire.WireError as exc:
+            raise StudentCrash(f"the worker sent a malformed reply ({exc})") from None
+
+    def death_reason(self) -> str:
+        try:
+            code = self.process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "the worker closed its reply pipe"
+        if code < 0:
+            return f"the process running the submission was killed by signal {signal.Signals(-code).name}"
+        return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
+
+    def stop(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        for fd in (self.requests, self.responses):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.scratch.cleanup()
+
+
+class StudentProxy:
+    """The submission as tests see it: calls go to a worker process and come back as plain data."""
+
+    def __init__(self, submission: Submission, device="cpu", budget_seconds=300.0, call_timeout=CALL_TIMEOUT):
+        self.submission = submission
+        self.device = device
+        self.budget = Budget(budget_seconds)
+        self.call_timeout = call_timeout
+        self.output = tempfile.TemporaryFile()
+        self.worker = None
+        self.load_result = None
+        self.pending_load = False
+        self.load_failure = None  # a top level that hangs or crashes would do so again: fail fast
+        self.starts = 0
+
+    # --- the worker's life -----------------------------------------------------------------
+
+    def start(self):
+        """Start a worker and send it the submission, without waiting for the answer."""
+        self.worker = WorkerProcess(self.device, self.output)
+        self.starts += 1
+        request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
+                                           for c in self.submission.cells],
+                   "names": list(CONTRACT_NAMES), "search_path": self.submission.search_path}
+        self.worker.send(wire.encode(request), time.monotonic() + LOAD_TIMEOUT)
+        self.pending_load = True
+
+    def _ensure_loaded(self):
+        if self.load_failure is not None:
+            raise type(self.load_failure)(str(self.load_failure))
+        if self.worker is None:
+            self.start()
+        if self.pending_load:
+            self.pending_load = False
+            try:
+                reply = self._receive(LOAD_TIMEOUT, "running the submission's top-level code")
+            except StudentProblem as exc:
+                self.load_failure = exc
+                raise
+            if self.load_result is None:
+                self.load_result = reply["ok"]
+
+    def loaded(self) -> dict:
+        """The outcome of running the submission's cells: per-cell errors and which names it defines."""
+        self._ensure_loaded()
+        return self.load_result
+
+    def _deadline(self, limit: float) -> float:
+        remaining = self.budget.remaining()
+        if remaining <= 0:
+            raise StudentTimeout(f"the submission's time budget of {self.budget.seconds:g} s is spent")
+        return time.monotonic() + min(limit, remaining)
+
+    def _receive(self, limit: float, what: str):
+        try:
+            reply = self.worker.receive(self._deadline(limit))
+        except StudentTimeout:
+            self.close()
+            raise StudentTimeout(f"gave no answer within {min(limit, self.budget.seconds):g} s while {what} "
+                                 "(an endless loop or a very slow computation?)") from None
+        except StudentCrash:
+            self.close()
+            raise
+        if not isinstance(reply, dict):
+            self.close()
+            raise StudentCrash("the worker sent a malformed reply")
+        if "error" in reply:
+            error = reply["error"] if isinstance(reply["error"], dict) else {}
+            raise StudentError(str(error.get("type", "Error")), str(error.get("message", "")),
+                               error.get("where"), bool(error.get("not_implemented")))
+        if "protocol_error" in reply:
+            raise StudentCrash(str(reply["protocol_error"]))
+        if "ok" not in reply:
+            self.close()
+            raise StudentCrash("the worker sent a malformed reply")
+        return reply
+
+    def request(self, message: dict, what: str):
+        """Send one request and return its answer; student failures come back as exceptions."""
+        self._ensure_loaded()
+        try:
+            self.worker.send(wire.encode(message), self._deadline(self.call_timeout))
+        except StudentProblem:
+            self.close()
+            raise
+        return self._receive(self.call_timeout, what)["ok"]
+
+    def close(self):
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+            self.pending_load = False
+
+    def printed_output(self) -> str:
+        """What the student's code printed, cut to OUTPUT_LIMIT characters."""
+        self.output.seek(0)
+        raw = self.output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
+        return raw if len(raw) <= OUTPUT_LIMIT else raw[:OUTPUT_LIMIT] + "\n[... output cut ...]"
+
+    # --- what tests use --------------------------------------------------------------------
+
+    def check_defined(self, name):
+        kind = self.loaded()["names"].get(name)
+        if kind is None:
+            raise MissingName(name, f"{self.submission.display_path} does not define it")
+        return kind
+
+    def call(self, name, *args, seed=0, construct_on=None, canned=None, **kwargs):
+        """Call a contract name with tensors or plain values; returns a tensor, a ModuleHandle or a value."""
+        self.check_defined(name)
+        message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs),
+                   "seed": seed, "construct_on": construct_on, "canned": canned or {}}
+        return self.unwrap(self.request(message, f"calling {name}"), name)
+
+    def build(self, name, *args, construct_on=None, **kwargs):
+        """Construct one of the student's classes (or call a factory function) and return its handle."""
+        result = self.call(name, *args, construct_on=construct_on, **kwargs)
+        if not isinstance(result, ModuleHandle):
+            raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
+        return result
+
+    def unwrap(self, reply, what):
+        kind = reply.get("kind")
+        if kind == "tensor":
+            tensor = reply["tensor"]
+            if reply.get("type") != "torch.Tensor":
+                raise AssertionError(f"{what} returned a {reply.get('type')}, expected a plain torch.Tensor")
+            return tensor
+        if kind == "module":
+            return ModuleHandle(self, reply["handle"], reply["class"], tuple(reply.get("contract_classes", ())))
+        if kind == "value":
+            return reply["value"]
+        if kind == "missing":
+            return None
+        return StudentObject(str(reply.get("type")))
+
+
+@dataclass(frozen=True)
+class StudentObject:
+    """A value of the student's that cannot cross as data; only its type name is known."""
+    type_name: str
+
+
+def describe_value(value):
+    if isinstance(value, StudentObject):
+        return f"an object of type {value.type_name}"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def encode_args(value):
+    import torch
+
+    if isinstance(value, ModuleHandle):
+        return {"__handle__": value.handle}
+    if isinstance(value, torch.dtype):
+        return {"__dtype__": str(value).removeprefix("torch.")}
+    if isinstance(value, dict):
+        return {k: encode_args(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_args(v) for v in value]
+    return value
+
+
+class ModuleHandle:
+    """A student's nn.Module living in the worker."""
+
+    def __init__(self, proxy, handle, class_name, contract_classes):
+        self.proxy, self.handle, self.class_name, self.contract_classes = proxy, handle, class_name, contract_classes
+
+    def __repr__(self):
+        return f"<student {self.class_name}>"
+
+    def is_a(self, contract_class: str) -> bool:
+        return contract_class in self.contract_classes
+
+    def __call__(self, *inputs, seed=0):
+        """Run forward on the inputs; returns the output tensor."""
+        reply = self.proxy.request({"op": "forward", "handle": self.handle, "args": encode_args(inputs),
+                                    "seed": seed}, f"running {self.class_name}.forward")
+        return self.proxy.unwrap(reply, f"{self.class_name}.forward")
+
+    def train(self, training=True):
+        self.proxy.request({"op": "mode", "handle": self.handle, "training": training},
+                           f"setting {self.class_name}.train({training})")
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, target):
+        """Move or cast the module: target is a device name or a torch.dtype."""
+        self.proxy.request({"op": "to", "handle": self.handle, "target": encode_args(target)},
+                           f"calling {self.class_name}.to({target})")
+        return self
+
+    def load(self, required: dict, optional: dict | None = None) -> dict:
+        """Copy tensors into named parameters; `optional` ones are set only where the module has them.
+
+        Returns {"missing": [required names not found], "absent": [optional names not found]}.
+        """
+        return self.proxy.request({"op": "load_weights", "handle": self.handle, "required": required,
+                                   "optional": optional or {}}, f"setting the weights of {self.class_name}")
+
+    def get(self, path: str):
+        """A parameter, buffer, attribute or submodule by dotted path (None when absent)."""
+        reply = self.proxy.request({"op": "get", "handle": self.handle, "path": path},
+                                   f"reading {self.class_name}.{path}")
+        return self.proxy.unwrap(reply, f"{self.class_name}.{path}")
+
+    def describe(self) -> dict:
+        """Parameters, buffers, plain attributes and submodules, as plain data."""
+        return self.proxy.request({"op": "describe", "handle": self.handle},
+                                  f"inspecting {self.class_name}")

@@ -1,0 +1,77 @@
+"""Pure functions of a Report: its JSON form and its terminal table."""
+from grader.results import Report
+
+STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
+
+
+def to_json(report: Report) -> dict:
+    """The report as JSON-ready data (scores rounded to 2 decimals; the path as the user gave it)."""
+    return {
+        "submission": report.submission,
+        "status": report.status,
+        "error": report.error,
+        "score": report.score,
+        "max_score": report.max_score,
+        "device": report.device,
+        "grader_version": report.grader_version,
+        "suites_hash": report.suites_hash,
+        "concepts": [
+            {"id": c.concept.id, "title": c.concept.title, "score": c.score, "max_score": c.concept.points,
+             "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions)}
+            for c in report.concepts
+        ],
+        "tests": [
+            {"nodeid": t.nodeid, "concept": t.concept, "outcome": t.status, "visibility": t.visibility,
+             "message": t.message, "misconception": t.misconception}
+            for c in report.concepts for t in c.tests
+        ],
+        "notes": list(report.notes),
+        "output": report.output,
+    }
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_table(report: Report, width: int = 100) -> str:
+    """A readable per-concept table with diagnoses, the student's printed output and any error."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(width=width, record=True, file=_Discard(), force_terminal=False, color_system=None)
+    console.print(Text(f"Attention exercises: {report.submission}", style="bold"))
+    if report.error:
+        console.print(Text(f"Could not grade everything: {report.error}", style="red"))
+    for note in report.notes:
+        console.print(Text(f"Note: a cell failed and was skipped: {note}", style="yellow"))
+    table = Table(box=box.SIMPLE_HEAD, show_lines=False, expand=True)
+    table.add_column("concept", ratio=3)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("diagnosis and feedback", ratio=6)
+    for c in report.concepts:
+        diagnosis = ""
+        if c.misconceptions:
+            diagnosis = "[" + ", ".join(c.misconceptions) + "] "
+        table.add_row(c.concept.id, f"{_points(c.score)}/{_points(c.concept.points)}",
+                      Text(c.status, style=STATUS_STYLE.get(c.status, "")),
+                      diagnosis + "\n".join(c.feedback))
+    console.print(table)
+    console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}", style="bold"))
+    if report.output.strip():
+        console.print(Text("\nYour code printed:", style="bold"))
+        console.print(Text(report.output.rstrip()))
+    return console.export_text()
+
+
+class _Discard:
+    """A file that drops what is written: the table is recorded, then returned as a string."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass

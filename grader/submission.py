@@ -1,0 +1,147 @@
+"""Find a submission on disk and turn it into the cells the worker runs.
+
+Three forms are accepted: a folder (a copy of `exercises/`), one `.py` file, or a Jupyter `.ipynb` notebook.
+Reading never runs student code; problems that stop grading altogether (bad encoding, a notebook that is
+not JSON) become a `Submission` with a `problem`, so that they are reported like any other result.
+"""
+import ast
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import UsageError
+
+CONTRACT_NAMES = (
+    "attention_scores", "attention_weights", "context_vectors", "SelfAttention_v1", "SelfAttention_v2",
+    "copy_weights_v2_to_v1", "CausalAttention", "MultiHeadAttentionWrapper", "wrapper_with_two_dim_output",
+    "MultiHeadAttention", "gpt2_attention",
+)
+SUFFIXES = (".py", ".ipynb")
+# Cell magics whose body is still Python; any other cell magic (%%bash, %%html, ...) skips its cell.
+PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One piece of student code, run in order with the others in the same namespace."""
+    filename: str  # how tracebacks name it, e.g. "hw3.ipynb [cell 4]"
+    source: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a student handed in, read but not run."""
+    display_path: str  # the path as the user gave it
+    file: Path | None  # the file holding the code
+    cells: tuple[Cell, ...] = ()
+    problem: str | None = None  # why it cannot be run at all
+
+    @property
+    def search_path(self) -> str | None:
+        """The folder the student's own imports resolve against."""
+        return str(self.file.parent.resolve()) if self.file else None
+
+
+def defines_contract_name(source: str) -> bool:
+    """Whether Python source defines at least one contract name at its top level (without running it)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return any(re.search(rf"^(def|class)\s+{name}\b", source, re.M) for name in CONTRACT_NAMES)
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    defined |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    return bool(defined & set(CONTRACT_NAMES))
+
+
+def candidate_files(folder: Path) -> list[Path]:
+    """The files of a folder that may hold the submission: code or notebooks that define a contract name."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in SUFFIXES or not path.is_file() or path.name.startswith((".", "_")):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            found.append(path)  # unreadable: let reading it report the problem
+            continue
+        source = text if path.suffix == ".py" else notebook_text(text)
+        if defines_contract_name(source):
+            found.append(path)
+    return found
+
+
+def notebook_text(text: str) -> str:
+    try:
+        return "\n".join(cell.source for cell in notebook_cells(text, "notebook"))
+    except ValueError:
+        return ""
+
+
+def strip_magics(source: str) -> str | None:
+    """Drop IPython magics and shell lines; None when the whole cell is not Python."""
+    lines = source.splitlines()
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%"):
+        if not first.startswith(PYTHON_CELL_MAGICS):
+            return None
+        lines = lines[1:]
+    # Blank lines keep the line numbers of the notebook's cell in tracebacks.
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def notebook_cells(text: str, name: str) -> list[Cell]:
+    """The code cells of a notebook, in order, as Python. Raises ValueError for a notebook that is not one."""
+    try:
+        notebook = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not a valid notebook: it is not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise ValueError(f"{name} is not a valid notebook: it has no list of cells")
+    cells = []
+    for number, cell in enumerate(notebook["cells"], start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        python = strip_magics(source)
+        if python is not None and python.strip():
+            cells.append(Cell(filename=f"{name} [cell {number}]", source=python))
+    return cells
+
+
+def read_file(path: Path, display_path: str) -> Submission:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Submission(display_path, path, problem=f"{display_path} is not UTF-8 text (byte {exc.start})")
+    except OSError as exc:
+        return Submission(display_path, path, problem=f"cannot read {display_path}: {exc.strerror}")
+    if path.suffix == ".ipynb":
+        try:
+            return Submission(display_path, path, tuple(notebook_cells(text, display_path)))
+        except ValueError as exc:
+            return Submission(display_path, path, problem=str(exc))
+    return Submission(display_path, path, (Cell(filename=display_path, source=text),))
+
+
+def locate(display_path: str) -> Submission:
+    """Read the submission at `display_path`. Raises UsageError only when the path does not exist."""
+    path = Path(display_path)
+    if not path.exists():
+        raise UsageError(f"submission not found: {display_path} (give a folder, a .py file or a .ipynb notebook)")
+    if path.is_file():
+        if path.suffix not in SUFFIXES:
+            return Submission(display_path, None, problem=f"cannot grade {display_path}: "
+                              "expected a folder, a .py file or a .ipynb notebook")
+        return read_file(path, display_path)
+    candidates = candidate_files(path)
+    if not candidates:
+        return Submission(display_path, None, problem=f"no .py or .ipynb file in {display_path} defines any "
+                          "of the exercise names (attention_scores, CausalAttention, ...)")
+    if len(candidates) > 1:
+        names = ", ".join(str(Path(display_path) / c.name) for c in candidates)
+        return Submission(display_path, None,
+                          problem=f"{display_path} holds several candidate submissions ({names}); keep exactly one")
+    return read_file(candidates[0], str(Path(display_path) / candidates[0].name))

@@ -1,0 +1,313 @@
+"""The worker: the only process that runs student code.
+
+It executes the submission's cells, then answers requests from the trusted grader (call a contract name,
+run a module, set or read its weights, describe it) over two pipes, in the frames of `grader.wire`.
+It never sees expected values: it only computes and reports what the student's code does.
+Run as `python -m grader.worker --requests FD --responses FD --device cpu`.
+"""
+import argparse
+import contextlib
+import linecache
+import os
+import random
+import sys
+import traceback
+import types
+
+import torch
+import torch.nn as nn
+
+from grader import wire
+
+PLAIN = (bool, int, float, str, type(None))
+
+
+class ProtocolError(Exception):
+    """A request the worker cannot carry out for reasons that are not the student's."""
+
+
+def read_exact(fd, n):
+    chunks, missing = [], n
+    while missing:
+        chunk = os.read(fd, missing)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd):
+    prefix = read_exact(fd, wire.HEADER.size)
+    if prefix is None:
+        return None
+    json_len, blob_len = wire.split_lengths(prefix)
+    header = read_exact(fd, json_len)
+    blob = read_exact(fd, blob_len) if blob_len else b""
+    return wire.decode(header, blob)
+
+
+def write_frame(fd, frame):
+    view = memoryview(frame)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def student_location(exc, filenames):
+    """'file, line N: code' for the deepest frame of the traceback that lies in the student's code."""
+    where = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename in filenames:
+            where = f"{frame.filename}, line {frame.lineno}: {(frame.line or '').strip()}"
+    if where is None and isinstance(exc, SyntaxError) and exc.filename in filenames:
+        where = f"{exc.filename}, line {exc.lineno}: {(exc.text or '').strip()}"
+    return where
+
+
+def describe_error(exc, filenames):
+    message = str(exc) if not isinstance(exc, SyntaxError) else exc.msg
+    return {
+        "type": type(exc).__name__,
+        "message": message[:2000],
+        "where": student_location(exc, filenames),
+        "not_implemented": isinstance(exc, NotImplementedError),
+    }
+
+
+def tensor_info(tensor):
+    return {"shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch."),
+            "device": tensor.device.type}
+
+
+class Worker:
+    def __init__(self, device):
+        self.device = torch.device(device)
+        self.namespace = None
+        self.filenames = set()
+        self.objects = {}
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def load(self, cells, names, search_path):
+        """Run every cell in order in one module namespace; a failing cell does not stop the next."""
+        module = types.ModuleType("submission")
+        module.__file__ = cells[0]["filename"] if cells else "submission"
+        sys.modules["submission"] = module
+        if search_path:
+            sys.path.insert(0, search_path)
+        self.namespace = module.__dict__
+        outcomes = []
+        for cell in cells:
+            filename, source = cell["filename"], cell["source"]
+            self.filenames.add(filename)
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            try:
+                exec(compile(source, filename, "exec"), self.namespace)
+                outcomes.append(None)
+            except BaseException as exc:  # noqa: B902 - SystemExit and KeyboardInterrupt are the student's too
+                outcomes.append(describe_error(exc, self.filenames))
+        kinds = {}
+        for name in names:
+            value = self.namespace.get(name)
+            if value is None:
+                kinds[name] = None
+            elif isinstance(value, type):
+                kinds[name] = "module class" if issubclass(value, nn.Module) else "class"
+            else:
+                kinds[name] = "function" if callable(value) else type(value).__name__
+        return {"cells": outcomes, "names": kinds}
+
+    # --- values in and out -----------------------------------------------------------------
+
+    def to_student(self, value):
+        """Requests' tensors go to the grading device; handles become the objects they name."""
+        if isinstance(value, torch.Tensor):
+            return value if value.device.type == "meta" else value.to(self.device)
+        if isinstance(value, dict) and set(value) == {"__handle__"}:
+            return self.object(value["__handle__"])
+        if isinstance(value, dict) and set(value) == {"__dtype__"}:
+            return getattr(torch, value["__dtype__"])
+        if isinstance(value, list):
+            return [self.to_student(v) for v in value]
+        return value
+
+    def from_student(self, value):
+        """Describe a student's return value as plain data."""
+        if isinstance(value, torch.Tensor):
+            return {"kind": "tensor", "type": f"{type(value).__module__}.{type(value).__qualname__}",
+                    "tensor": value}
+        if isinstance(value, nn.Module):
+            handle = len(self.objects) + 1
+            self.objects[handle] = value
+            return {"kind": "module", "handle": handle, "class": type(value).__name__,
+                    "contract_classes": self.contract_classes(value)}
+        if isinstance(value, PLAIN):
+            return {"kind": "value", "value": value}
+        return {"kind": "object", "type": type(value).__name__}
+
+    def contract_classes(self, module):
+        return sorted(name for name, value in self.namespace.items()
+                      if isinstance(value, type) and issubclass(value, nn.Module)
+                      and value.__module__ == "submission" and isinstance(module, value))
+
+    def object(self, handle):
+        if handle not in self.objects:
+            raise ProtocolError(f"unknown handle {handle}")
+        return self.objects[handle]
+
+    # --- requests --------------------------------------------------------------------------
+
+    def call(self, name, args, kwargs, construct_on=None, canned=None):
+        if name not in self.namespace:
+            raise ProtocolError(f"{name} is not defined")
+        target = self.namespace[name]
+        replaced = {}
+        for canned_name, value in (canned or {}).items():
+            replaced[canned_name] = self.namespace.get(canned_name)
+            self.namespace[canned_name] = lambda *a, _value=value.to(self.device), **k: _value.clone()
+        try:
+            with torch.device(construct_on) if construct_on else contextlib.nullcontext():
+                result = target(*self.to_student(args), **self.to_student(kwargs))
+        finally:
+            self.namespace.update(replaced)
+        if isinstance(result, nn.Module) and construct_on is None and self.device.type != "cpu":
+            result = result.to(self.device)
+        return self.from_student(result)
+
+    def forward(self, handle, args):
+        return self.from_student(self.object(handle)(*self.to_student(args)))
+
+    def set_mode(self, handle, training):
+        self.object(handle).train(training)
+        return {}
+
+    def move(self, handle, target):
+        self.object(handle).to(self.to_student(target))
+        return {}
+
+    def load_weights(self, handle, required, optional):
+        """Copy values into existing parameters or buffers; optional ones are skipped when absent."""
+        module = self.object(handle)
+        missing, absent, mismatched = [], [], {}
+        with torch.no_grad():
+            for names, values in ((missing, required), (absent, optional)):
+                for path, value in values.items():
+                    target = self.lookup(module, path)
+                    if not isinstance(target, torch.Tensor):
+                        names.append(path)
+                    elif tuple(target.shape) != tuple(value.shape):
+                        mismatched[path] = [list(target.shape), list(value.shape)]
+                    else:
+                        target.copy_(value)
+        return {"missing": missing, "absent": absent, "mismatched": mismatched}
+
+    @staticmethod
+    def lookup(module, path):
+        value = module
+        for part in path.split("."):
+            if isinstance(value, nn.Module) and part in value._modules:
+                value = value._modules[part]
+            else:
+                value = getattr(value, part, None)
+            if value is None:
+                return None
+        return value
+
+    def get(self, handle, path):
+        value = self.lookup(self.object(handle), path)
+        if isinstance(value, nn.Parameter):
+            value = value.detach()  # a parameter is read as its plain values
+        return {"kind": "missing"} if value is None else self.from_student(value)
+
+    def describe(self, handle):
+        module = self.object(handle)
+        attributes = {}
+        for name, value in vars(module).items():
+            if not name.startswith("_") and isinstance(value, PLAIN):
+                attributes[name] = value
+        tensors = {name: tensor_info(value) for name, value in vars(module).items()
+                   if isinstance(value, torch.Tensor) and not name.startswith("_")}
+        return {
+            "class": type(module).__name__,
+            "contract_classes": self.contract_classes(module),
+            "attributes": attributes,
+            "parameters": {name: tensor_info(p) for name, p in module.named_parameters()},
+            "buffers": {name: tensor_info(b) for name, b in module.named_buffers()},
+            "tensor_attributes": tensors,
+            "modules": {name: {"class": type(m).__name__, "id": id(m), "linear": isinstance(m, nn.Linear),
+                               "contract_classes": self.contract_classes(m),
+                               "in_features": getattr(m, "in_features", None),
+                               "out_features": getattr(m, "out_features", None),
+                               "has_bias": getattr(m, "bias", None) is not None}
+                        for name, m in module.named_modules(remove_duplicate=False) if name},
+        }
+
+    def release(self, handles):
+        for handle in handles:
+            self.objects.pop(handle, None)
+        return {}
+
+    def handle(self, request):
+        op = request.get("op")
+        seed = request.get("seed", 0)
+        # Every request starts from the same random state, whatever the student's code seeded before.
+        torch.manual_seed(seed)
+        random.seed(seed)
+        try:
+            if op == "load":
+                return {"ok": self.load(request["cells"], request["names"], request.get("search_path"))}
+            if self.namespace is None:
+                raise ProtocolError("no submission loaded")
+            ops = {
+                "call": lambda: self.call(request["name"], request.get("args", []), request.get("kwargs", {}),
+                                          request.get("construct_on"), request.get("canned")),
+                "forward": lambda: self.forward(request["handle"], request.get("args", [])),
+                "mode": lambda: self.set_mode(request["handle"], request["training"]),
+                "to": lambda: self.move(request["handle"], request["target"]),
+                "load_weights": lambda: self.load_weights(request["handle"], request.get("required", {}),
+                                                          request.get("optional", {})),
+                "get": lambda: self.get(request["handle"], request["path"]),
+                "describe": lambda: self.describe(request["handle"]),
+                "release": lambda: self.release(request["handles"]),
+            }
+            if op not in ops:
+                raise ProtocolError(f"unknown request {op!r}")
+            return {"ok": ops[op]()}
+        except ProtocolError as exc:
+            return {"protocol_error": str(exc)}
+        except BaseException as exc:  # noqa: B902 - a student's SystemExit is an answer, not our exit
+            return {"error": describe_error(exc, self.filenames)}
+
+
+def configure_torch(device):
+    # One thread and no TF32: the same submission gets the same numbers every time and under load.
+    torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("the worker found no CUDA device")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m grader.worker")
+    parser.add_argument("--requests", type=int, required=True)
+    parser.add_argument("--responses", type=int, required=True)
+    parser.add_argument("--device", default="cpu")
+    options = parser.parse_args(argv)
+    configure_torch(options.device)
+    sys.setrecursionlimit(10_000)
+    worker = Worker(options.device)
+    while True:
+        request = read_frame(options.requests)
+        if request is None:
+            return
+        reply = worker.handle(request)
+        try:
+            frame = wire.encode(reply)
+        except wire.WireError as exc:
+            frame = wire.encode({"protocol_error": f"the result cannot be sent back: {exc}"})
+        write_frame(options.responses, frame)
+
+
+if __name__ == "__main__":
+    main()
