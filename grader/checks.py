@@ -132,9 +132,11 @@ class Weights:
         """
         names = ("W_query", "W_key", "W_value")
         required = {f"{n}.weight": w for n, w in zip(names, (self.query, self.key, self.value))}
-        optional = {f"{n}.bias": torch.zeros(self.query.shape[0]) for n in names}
-        if self.biases is not None:
+        if self.biases is None:
+            optional = {f"{n}.bias": torch.zeros(self.query.shape[0]) for n in names}
+        else:
             required.update({f"{n}.bias": b for n, b in zip(names, self.biases)})
+            optional = {}
         if self.out_proj is not None:
             optional.update({"out_proj.weight": self.out_proj[0], "out_proj.bias": self.out_proj[1]})
         result = module.load(required, optional)

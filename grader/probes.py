@@ -251,7 +251,7 @@ GPT2_CONTEXT = 1024
 
 def check_gpt2_size(student, size, count_parameters=False):
     """gpt2_attention(size) is a MultiHeadAttention of GPT-2's width, heads and context length (built on meta)."""
-    d_model, num_heads = GPT2[size]
+    d_model, num_heads = GPT2[size or "small"]
     args = () if size is None else (size,)
     module = student.build("gpt2_attention", *args, construct_on="meta")
     if not module.is_a("MultiHeadAttention"):

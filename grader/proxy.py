@@ -40,7 +40,8 @@ class StudentError(StudentProblem):
 
     def describe(self):
         if self.not_implemented:
-            return f"not implemented yet (NotImplementedError at {self.where})" if self.where else "not implemented yet"
+            place = self.where.split(": ", 1)[0] if self.where else None
+            return f"not implemented yet ({place})" if place else "not implemented yet"
         text = f"{self.error_type}: {self.message}" if self.message else self.error_type
         return f"{text} at {self.where}" if self.where else text
 

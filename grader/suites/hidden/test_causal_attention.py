@@ -1,0 +1,84 @@
+"""Hidden checks: the mask with short sequences and in multi-head attention, dropout's placement, buffers."""
+from functools import partial
+
+import torch
+
+from grader.checks import Diagnosis, close, concept, expect_tensor, judge, randn
+from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
+                           check_dropout_not_on_context, check_mask_buffer, check_mask_follows_meta,
+                           dropout_pair, multihead_attention, one_hot_tokens)
+from grader.proxy import StudentError
+
+MHA_AXES = {"scale": SCALE, "heads": HEADS, "out_proj_choice": OUT_PROJ}
+
+
+def output_of_short_sequence(module, x, name):
+    """Forward on fewer tokens than context_length; an error there is the unsliced mask."""
+    try:
+        return module(x)
+    except StudentError as exc:
+        raise Diagnosis(f"{name} fails on a sequence shorter than context_length: {exc}", "mask_not_sliced") from None
+
+
+@concept("causal_mask", visibility="hidden")
+def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device):
+    module, weights = causal_attention(student, d_in=3, d_out=4, context_length=6, seed=201)
+    x = randn(2, 3, 3, seed=202)  # (b, T=3, d_in)
+    judge(output_of_short_sequence(module, x, "CausalAttention"),
+          partial(weights.reference, x, device=device, causal=True), "mask",
+          {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, "CausalAttention(x) on 3 of 6 tokens")
+
+
+@concept("causal_mask", visibility="hidden")
+def test_multihead_attention_mask(student, device):
+    module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=5, num_heads=2, seed=203)
+    x = randn(2, 5, 3, seed=204)  # (b, T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device, causal=True, num_heads=2), "mask",
+          {"mask": MASK, **MHA_AXES}, "MultiHeadAttention(x)")
+
+
+@concept("causal_mask", visibility="hidden")
+def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, device):
+    module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=8, num_heads=2, seed=205)
+    x = randn(1, 4, 3, seed=206)  # (b, T=4, d_in)
+    judge(output_of_short_sequence(module, x, "MultiHeadAttention"),
+          partial(weights.reference, x, device=device, causal=True, num_heads=2), "mask",
+          {"mask": MASK, **MHA_AXES}, "MultiHeadAttention(x) on 4 of 8 tokens")
+
+
+@concept("attention_dropout", visibility="hidden")
+def test_dropout_acts_on_the_weights_not_on_the_context(student):
+    check_dropout_not_on_context(student)
+
+
+@concept("attention_dropout", visibility="hidden")
+def test_multihead_dropout_is_off_in_eval_mode(student):
+    check_dropout_in_eval(student, "MultiHeadAttention")
+
+
+@concept("attention_dropout", visibility="hidden")
+def test_multihead_dropout_is_on_in_training(student):
+    with_dropout, without = dropout_pair(student, "MultiHeadAttention")
+    x = one_hot_tokens(6)
+    if close(with_dropout.train()(x, seed=11), without(x)):
+        raise Diagnosis("in training mode MultiHeadAttention with dropout=0.5 changes nothing: dropout is not applied")
+
+
+@concept("buffers_and_devices", visibility="hidden")
+def test_multihead_mask_is_a_registered_buffer(student):
+    check_mask_buffer(student, "MultiHeadAttention", 3, 4, 5, 0.0, num_heads=2)
+
+
+@concept("buffers_and_devices", visibility="hidden")
+def test_multihead_mask_follows_the_module_to_another_device(student):
+    check_mask_follows_meta(student, "MultiHeadAttention", 3, 4, 5, 0.0, num_heads=2)
+
+
+@concept("buffers_and_devices", visibility="hidden")
+def test_causal_attention_runs_in_float64_after_to(student):
+    module, _ = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=207)
+    module.to(torch.float64)
+    out = module(randn(1, 5, 3, seed=208).double())
+    expect_tensor(out, (1, 5, 4), "CausalAttention in float64")
+    if out.dtype != torch.float64:
+        raise Diagnosis(f"after .to(torch.float64) CausalAttention returned {out.dtype}, expected torch.float64")

@@ -1,0 +1,71 @@
+"""Hidden checks: wrapper heads, multi-head attention on other sizes, the head-divisibility check, GPT-2 sizes."""
+from functools import partial
+
+import pytest
+
+from grader.checks import Diagnosis, Weights, close, concept, expect_tensor, judge, randn
+from grader.probes import (GPT2, HEADS, MASK, OUT_PROJ, SCALE, check_gpt2_size, check_two_dim_wrapper,
+                           check_wrapper_output, multihead_attention)
+from grader.proxy import StudentError
+
+
+@concept("multihead_wrapper", visibility="hidden")
+def test_wrapper_heads_have_their_own_weights(student):
+    wrapper = student.build("MultiHeadAttentionWrapper", 3, 2, 4, 0.0, num_heads=2)
+    first, second = wrapper.get("heads.0"), wrapper.get("heads.1")
+    if first is None or second is None:
+        raise Diagnosis("the wrapper should keep its heads in self.heads")
+    weights = Weights.random(3, 2, seed=301)
+    weights.load_linear(first)
+    Weights.random(3, 2, seed=302).load_linear(second)
+    if not close(first.get("W_query.weight"), weights.query):
+        raise Diagnosis("setting the weights of head 1 changed head 0: the heads share weights", "heads_share_weights")
+
+
+@concept("multihead_wrapper", visibility="hidden")
+def test_wrapper_output_with_four_heads(student):
+    check_wrapper_output(student, d_in=5, d_out=3, context_length=4, num_heads=4, seed=303)
+
+
+@concept("multihead_wrapper", visibility="hidden")
+def test_exercise_3_2_with_other_sizes(student):
+    check_two_dim_wrapper(student, d_in=6, context_length=4, dropout=0.1)
+
+
+@concept("multihead_attention", visibility="hidden")
+def test_multihead_attention_rejects_indivisible_head_sizes(student):
+    try:
+        student.build("MultiHeadAttention", 4, 6, 5, 0.0, num_heads=4)
+    except StudentError:
+        return
+    raise Diagnosis("MultiHeadAttention(d_out=6, num_heads=4) was built although 6 is not divisible by 4",
+                    "no_head_divisibility_check")
+
+
+@concept("multihead_attention", visibility="hidden")
+def test_multihead_attention_with_biases_and_three_heads(student, device):
+    module, weights = multihead_attention(student, d_in=5, d_out=6, context_length=4, num_heads=3, seed=311,
+                                          biases=True)
+    x = randn(2, 4, 5, seed=312)  # (b, T, d_in)
+    output = module(x)
+    family = partial(weights.reference, x, device=device, causal=True, num_heads=3)
+    axes = {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK}
+    judge(output, family, "heads", axes, "MultiHeadAttention(x)")
+    judge(output, family, "out_proj_choice", axes, "MultiHeadAttention(x)")
+
+
+@concept("multihead_attention", visibility="hidden")
+def test_multihead_attention_output_shape(student):
+    module, _ = multihead_attention(student, d_in=7, d_out=4, context_length=6, num_heads=4, seed=313)
+    expect_tensor(module(randn(3, 6, 7, seed=314)), (3, 6, 4), "MultiHeadAttention(7, 4, 6, 0.0, num_heads=4)")
+
+
+@concept("gpt2_sizing", visibility="hidden")
+@pytest.mark.parametrize("size", [s for s in GPT2 if s != "small"])
+def test_gpt2_larger_sizes(student, size):
+    check_gpt2_size(student, size)
+
+
+@concept("gpt2_sizing", visibility="hidden")
+def test_gpt2_default_size_is_small(student):
+    check_gpt2_size(student, None)

@@ -1,0 +1,78 @@
+"""Hidden checks: self-attention on other sizes, with biases, and scaling in every class."""
+from functools import partial
+
+from grader.checks import Diagnosis, concept, expect_tensor, judge, randn
+from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, VALUES, causal_attention,
+                           check_weight_transfer, linear_module, multihead_attention, self_attention_v1)
+
+
+@concept("self_attention_v1", visibility="hidden")
+def test_v1_output_shape(student):
+    module, _ = self_attention_v1(student, d_in=5, d_out=3, seed=111)
+    expect_tensor(module(randn(7, 5, seed=112)), (7, 3), "SelfAttention_v1(5, 3) on 7 tokens")
+
+
+@concept("self_attention_v1", visibility="hidden")
+def test_v1_output_with_other_sizes(student, device):
+    module, weights = self_attention_v1(student, d_in=5, d_out=3, seed=113)
+    x = randn(7, 5, seed=114)  # (T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device), "values",
+          {"values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v1(x)")
+
+
+@concept("self_attention_v2", visibility="hidden")
+def test_v2_output_with_known_weights(student, device):
+    module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=121, d_in=3, d_out=4)
+    x = randn(5, 3, seed=122)  # (T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device), "values",
+          {"values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v2(x)")
+
+
+@concept("self_attention_v2", visibility="hidden")
+def test_v2_uses_its_biases_when_asked(student, device):
+    module, weights = linear_module(student, "SelfAttention_v2", 3, 4, qkv_bias=True, seed=123, d_in=3, d_out=4,
+                                    biases=True)
+    x = randn(5, 3, seed=124)  # (T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device), "values",
+          {"values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v2(x) with qkv_bias=True")
+
+
+@concept("scaled_dot_product", visibility="hidden")
+def test_v2_scaling(student, device):
+    module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=131, d_in=3, d_out=4)
+    x = randn(5, 3, seed=132)  # (T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device), "scale",
+          {"scale": SINGLE_HEAD_SCALE, "values": VALUES}, "SelfAttention_v2(x)")
+
+
+@concept("scaled_dot_product", visibility="hidden")
+def test_causal_attention_scaling(student, device):
+    module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=133)
+    x = randn(2, 5, 3, seed=134)  # (b, T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device, causal=True), "scale",
+          {"scale": SINGLE_HEAD_SCALE, "mask": MASK}, "CausalAttention(x)")
+
+
+@concept("scaled_dot_product", visibility="hidden")
+def test_multihead_attention_scales_by_the_head_dimension(student, device):
+    module, weights = multihead_attention(student, d_in=3, d_out=8, context_length=5, num_heads=2, seed=135)
+    x = randn(2, 5, 3, seed=136)  # (b, T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device, causal=True, num_heads=2), "scale",
+          {"scale": SCALE, "mask": MASK, "heads": HEADS, "out_proj_choice": OUT_PROJ}, "MultiHeadAttention(x)")
+
+
+@concept("weight_transfer", visibility="hidden")
+def test_copy_with_square_weights(student):
+    check_weight_transfer(student, d_in=4, d_out=4, seed=141)
+
+
+@concept("weight_transfer", visibility="hidden")
+def test_copy_with_more_outputs_than_inputs(student):
+    check_weight_transfer(student, d_in=2, d_out=5, seed=142)
+
+
+@concept("self_attention_v2", visibility="hidden")
+def test_v2_has_biases_when_asked(student):
+    info = student.build("SelfAttention_v2", 3, 2, qkv_bias=True).describe()
+    if not all(info["modules"].get(n, {}).get("has_bias") for n in ("W_query", "W_key", "W_value")):
+        raise Diagnosis("SelfAttention_v2(3, 2, qkv_bias=True) should have biases in W_query, W_key and W_value")
