@@ -11,6 +11,7 @@ for importing torch, so that both imports overlap.
 import json
 import math
 import struct
+import sys
 
 HEADER = struct.Struct("!II")
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -34,7 +35,7 @@ def _dtype(name):
 
 def encode(message):
     """Turn a JSON-like message that may hold tensors into one frame (bytes)."""
-    import torch
+    torch = sys.modules.get("torch")  # no tensor can exist before torch is imported: don't import it here
 
     blob = bytearray()
 
@@ -52,7 +53,7 @@ def encode(message):
         return {"__tensor__": description}
 
     def convert(value):
-        if isinstance(value, torch.Tensor):
+        if torch is not None and isinstance(value, torch.Tensor):
             return tensor_to_json(value)
         if isinstance(value, dict):
             return {str(k): convert(v) for k, v in value.items()}

@@ -1,4 +1,4 @@
-"""Nothing is wrong: a correct solution that stores the dropout probability and calls F.dropout with training=self.training."""
+"""Nothing is wrong: a correct solution that calls F.dropout(weights, self.p, training=self.training)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

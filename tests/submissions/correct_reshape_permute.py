@@ -1,4 +1,4 @@
-"""Nothing is wrong: a correct solution using reshape/permute in multi-head attention and raising ValueError for bad head counts."""
+"""Nothing is wrong: a correct solution with reshape/permute in multi-head attention and a ValueError check."""
 import torch
 from torch import nn
 

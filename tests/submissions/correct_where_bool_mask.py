@@ -1,4 +1,4 @@
-"""Nothing is wrong: a correct solution with a boolean, non-persistent mask buffer and torch.where(mask, -1e9, scores)."""
+"""Nothing is wrong: a correct solution with a non-persistent boolean mask and torch.where(mask, -1e9, s)."""
 import math
 
 import torch

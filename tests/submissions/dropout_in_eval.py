@@ -1,4 +1,4 @@
-"""Dropout is applied with torch.nn.functional.dropout without the training flag, so it stays on in eval mode."""
+"""Dropout calls torch.nn.functional.dropout without the training flag, so it stays on in eval mode."""
 import math
 
 import torch

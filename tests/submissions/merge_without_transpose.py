@@ -1,4 +1,4 @@
-"""MultiHeadAttention merges the heads with view straight from (b, num_heads, T, head_dim), without transposing back."""
+"""MultiHeadAttention merges the heads with view straight from (b, h, T, hd), without transposing back."""
 import math
 
 import torch

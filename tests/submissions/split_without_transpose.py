@@ -1,4 +1,4 @@
-"""MultiHeadAttention splits the projections straight into (b, num_heads, T, head_dim) with view, without a transpose."""
+"""MultiHeadAttention splits the projections with view(b, num_heads, T, head_dim), without a transpose."""
 import torch
 import torch.nn as nn
 

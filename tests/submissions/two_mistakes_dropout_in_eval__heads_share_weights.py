@@ -1,4 +1,4 @@
-"""Dropout uses F.dropout without the training flag (active in eval mode), and the wrapper's heads are one shared module."""
+"""Dropout ignores eval mode (F.dropout without training), and the wrapper's heads share one module."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

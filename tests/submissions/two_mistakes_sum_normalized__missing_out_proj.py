@@ -1,4 +1,4 @@
-"""attention_weights divides by the row sum instead of using softmax, and MultiHeadAttention has no out_proj."""
+"""attention_weights divides by the row sum instead of a softmax, and MultiHeadAttention has no out_proj."""
 import torch
 from torch import nn
 

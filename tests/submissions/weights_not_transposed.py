@@ -1,4 +1,4 @@
-"""copy_weights_v2_to_v1 copies the nn.Linear weights without transposing them (and replaces the parameters)."""
+"""copy_weights_v2_to_v1 copies the nn.Linear weights without transposing them (as new parameters)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

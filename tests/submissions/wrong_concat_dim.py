@@ -1,4 +1,4 @@
-"""MultiHeadAttentionWrapper concatenates the heads along dim=1 (the token axis) instead of the feature axis."""
+"""MultiHeadAttentionWrapper concatenates the heads along dim=1 (the tokens) instead of the features."""
 import torch
 from torch import nn
 
