@@ -9,7 +9,7 @@ __all__ = ["grade", "Report", "to_json", "render_table", "GraderError", "UsageEr
 
 def __getattr__(name):
     if name == "grade":
-        from grader.grade import grade
+        from grader.pipeline import grade
         return grade
     if name == "Report":
         from grader.results import Report

@@ -14,7 +14,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grader.grade import DEFAULT_TIMEOUT, DEVICES
+    from grader.pipeline import DEFAULT_TIMEOUT, DEVICES
 
     parser = _Parser(
         prog="python -m grader",
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         options = build_parser().parse_args(argv)
-        from grader.grade import grade
+        from grader.pipeline import grade
         from grader.reporters import render_table, to_json
 
         report = grade(options.submission, device=options.device, concepts=options.concept,

@@ -20,7 +20,7 @@ from grader import wire
 from grader.submission import CONTRACT_NAMES, Submission
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-CALL_TIMEOUT = 20.0  # seconds for one call into student code
+CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
 OUTPUT_LIMIT = 8_000  # characters of the student's printed output kept for the report
 
@@ -161,6 +161,7 @@ class StudentProxy:
         self.load_result = None
         self.pending_load = False
         self.load_failure = None  # a top level that hangs or crashes would do so again: fail fast
+        self.broken = {}  # target -> the StudentTimeout or StudentCrash it caused
         self.starts = 0
 
     # --- the worker's life -----------------------------------------------------------------
@@ -206,7 +207,7 @@ class StudentProxy:
             reply = self.worker.receive(self._deadline(limit))
         except StudentTimeout:
             self.close()
-            raise StudentTimeout(f"gave no answer within {min(limit, self.budget.seconds):g} s while {what} "
+            raise StudentTimeout(f"no answer within {min(limit, self.budget.seconds):g} s while {what} "
                                  "(an endless loop or a very slow computation?)") from None
         except StudentCrash:
             self.close()
@@ -225,15 +226,25 @@ class StudentProxy:
             raise StudentCrash("the worker sent a malformed reply")
         return reply
 
-    def request(self, message: dict, what: str):
-        """Send one request and return its answer; student failures come back as exceptions."""
+    def request(self, message: dict, what: str, target: str | None = None):
+        """Send one request and return its answer; student failures come back as exceptions.
+
+        `target` names the student code the request runs (a function, or Class.forward). Once a target
+        has hung or killed its worker, later requests for it fail at once with the same reason, so that
+        a broken class costs its tests but not the whole time budget.
+        """
+        if target in self.broken:
+            problem = self.broken[target]
+            raise type(problem)(f"{problem} (earlier; not run again)")
         self._ensure_loaded()
         try:
             self.worker.send(wire.encode(message), self._deadline(self.call_timeout))
-        except StudentProblem:
+            return self._receive(self.call_timeout, what)["ok"]
+        except (StudentTimeout, StudentCrash) as problem:
             self.close()
+            if target is not None:
+                self.broken[target] = problem
             raise
-        return self._receive(self.call_timeout, what)["ok"]
 
     def close(self):
         if self.worker is not None:
@@ -260,7 +271,7 @@ class StudentProxy:
         self.check_defined(name)
         message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs),
                    "seed": seed, "construct_on": construct_on, "canned": canned or {}}
-        return self.unwrap(self.request(message, f"calling {name}"), name)
+        return self.unwrap(self.request(message, f"calling {name}", target=name), name)
 
     def build(self, name, *args, construct_on=None, **kwargs):
         """Construct one of the student's classes (or call a factory function) and return its handle."""
@@ -326,7 +337,8 @@ class ModuleHandle:
     def __call__(self, *inputs, seed=0):
         """Run forward on the inputs; returns the output tensor."""
         reply = self.proxy.request({"op": "forward", "handle": self.handle, "args": encode_args(inputs),
-                                    "seed": seed}, f"running {self.class_name}.forward")
+                                    "seed": seed}, f"running {self.class_name}.forward",
+                                   target=f"{self.class_name}.forward")
         return self.proxy.unwrap(reply, f"{self.class_name}.forward")
 
     def train(self, training=True):

@@ -1,0 +1,59 @@
+"""The reference gets full marks, the stubs get zero, and every hand-written mutant loses exactly its concepts."""
+import tomllib
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS
+from grader import grade
+from grader.catalogue import load
+
+EXPECTED = tomllib.loads((SUBMISSIONS / "expected.toml").read_text())
+
+
+def lost_concepts(report):
+    return sorted(c.concept.id for c in report.concepts if c.score < c.concept.points)
+
+
+def test_solutions_get_full_marks():
+    report = grade(str(ROOT / "solutions"))
+    assert report.status == "graded" and report.error is None
+    assert (report.score, report.max_score) == (100, 100)
+    assert all(t.status == "passed" for c in report.concepts for t in c.tests)
+
+
+def test_stubs_get_zero_with_not_implemented_feedback():
+    report = grade(str(ROOT / "exercises"))
+    assert report.status == "graded"
+    assert report.score == 0
+    for concept in report.concepts:
+        assert concept.status == "error"
+        assert concept.feedback and concept.feedback[0].startswith("not implemented yet"), concept.feedback
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hand_written_submission(name):
+    expected = EXPECTED[name]
+    report = grade(str(SUBMISSIONS / f"{name}.py"))
+    assert report.status == "graded", report.error
+    assert lost_concepts(report) == sorted(expected["lose"])
+    named = {m for c in report.concepts for m in c.misconceptions}
+    assert set(expected["misconceptions"]) <= named, named
+    catalogue = load()
+    for concept in report.concepts:
+        if concept.score < concept.concept.points:
+            assert concept.feedback, f"{concept.concept.id} lost points without feedback"
+        for misconception in concept.misconceptions:
+            assert catalogue.misconceptions[misconception].concept == concept.concept.id
+            assert catalogue.misconceptions[misconception].feedback in concept.feedback
+
+
+def test_every_catalogued_misconception_has_a_hand_written_mutant():
+    covered = {m for entry in EXPECTED.values() for m in entry["misconceptions"]}
+    assert set(load().misconceptions) <= covered
+
+
+def test_grading_is_deterministic():
+    first = grade(str(SUBMISSIONS / "mask_after_softmax.py"))
+    second = grade(str(SUBMISSIONS / "mask_after_softmax.py"))
+    assert [(c.concept.id, c.score, c.misconceptions) for c in first.concepts] == \
+           [(c.concept.id, c.score, c.misconceptions) for c in second.concepts]

@@ -1,0 +1,84 @@
+"""Submissions as a folder, a .py file or a notebook, and the ones that cannot be graded."""
+import json
+
+from conftest import grade_json, solution_source
+
+
+def notebook(*cells):
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                       "cells": [{"cell_type": kind, "metadata": {}, "source": source,
+                                  **({"outputs": [], "execution_count": None} if kind == "code" else {})}
+                                 for kind, source in cells]})
+
+
+def test_notebook_with_magics_demo_code_and_a_failing_cell(tmp_path, write):
+    source = solution_source()
+    split = source.index("class CausalAttention")
+    path = write("student.ipynb", notebook(
+        ("markdown", "# Chapter 3"),
+        ("code", "%matplotlib inline\n!pip install torch\nimport torch\ntorch.manual_seed(0)\nprint('hello')"),
+        ("code", source[:split]),
+        ("code", "raise ValueError('a demo cell that fails')"),
+        ("code", "%%bash\necho not python"),
+        ("code", source[split:]),
+        ("code", "print(CausalAttention(3, 2, 6, 0.0)(torch.rand(1, 6, 3)).shape)"),
+    ))
+    report = grade_json(path, tmp_path=tmp_path)
+    assert report["status"] == "graded"
+    assert report["score"] == 100
+    assert "hello" in report["output"]
+    assert any("a demo cell that fails" in note and "[cell 4]" in note for note in report["notes"])
+
+
+def test_notebook_that_is_not_json(tmp_path, write):
+    report = grade_json(write("broken.ipynb", "{not json"), tmp_path=tmp_path)
+    assert report["status"] == "error" and "not JSON" in report["error"]
+    assert report["score"] == 0
+    assert all(c["status"] == "error" and c["score"] == 0 for c in report["concepts"])
+
+
+def test_syntax_error_names_the_line(tmp_path, write):
+    source = solution_source().replace("def context_vectors(inputs):", "def context_vectors(inputs)")
+    report = grade_json(write("attention.py", source), tmp_path=tmp_path)
+    assert report["status"] == "error"
+    assert "SyntaxError" in report["error"] and "line" in report["error"]
+    assert report["score"] == 0
+
+
+def test_bad_encoding(tmp_path, write):
+    report = grade_json(write("attention.py", b"# caf\xe9\nimport torch\n"), tmp_path=tmp_path)
+    assert report["status"] == "error" and "UTF-8" in report["error"]
+
+
+def test_missing_names_cost_only_their_concepts(tmp_path, write):
+    source = solution_source()
+    start, end = source.index("def wrapper_with_two_dim_output"), source.index("class MultiHeadAttention(")
+    report = grade_json(write("attention.py", source[:start] + source[end:]), tmp_path=tmp_path)
+    assert report["status"] == "error"
+    assert "wrapper_with_two_dim_output" in report["error"]
+    scores = {c["id"]: c["score"] for c in report["concepts"]}
+    assert scores["multihead_wrapper"] < 8
+    assert sum(scores.values()) == 100 - 8 + scores["multihead_wrapper"]
+
+
+def test_folder_with_several_candidates_names_them(tmp_path, write):
+    write("hw/attention.py", solution_source())
+    write("hw/attention_v2.py", solution_source())
+    write("hw/helpers.py", "def softmax(x):\n    return x\n")
+    report = grade_json(tmp_path / "hw", tmp_path=tmp_path)
+    assert report["status"] == "error"
+    assert "attention.py" in report["error"] and "attention_v2.py" in report["error"]
+    assert "helpers.py" not in report["error"]
+
+
+def test_folder_submission_may_import_its_own_helpers(tmp_path, write):
+    source = solution_source().replace("import torch\n", "import torch\nfrom helpers import SCALE_POWER\n", 1)
+    write("hw/attention.py", source)
+    write("hw/helpers.py", "SCALE_POWER = 0.5\n")
+    report = grade_json(tmp_path / "hw", "--concept", "attention_scores", tmp_path=tmp_path)
+    assert report["status"] == "graded" and report["score"] == 6
+
+
+def test_wrong_file_type_gets_an_error_report(tmp_path, write):
+    report = grade_json(write("attention.txt", "hello"), tmp_path=tmp_path)
+    assert report["status"] == "error" and ".py file" in report["error"]

@@ -1,0 +1,72 @@
+"""Student code runs in a worker process: crashes, hangs and exits cost only the concepts that need them."""
+import time
+
+from conftest import grade_json, solution_source
+
+
+def with_replaced(old, new):
+    source = solution_source()
+    assert old in source
+    return source.replace(old, new, 1)
+
+
+def scores(report):
+    return {c["id"]: (c["score"], c["max_score"], c["status"]) for c in report["concepts"]}
+
+
+def full(report, *concepts):
+    return all(scores(report)[c][0] == scores(report)[c][1] for c in concepts)
+
+
+def test_an_endless_loop_in_one_class_times_out_only_its_concepts(tmp_path, write):
+    source = with_replaced("        b, num_tokens, d_in = x.shape\n        keys = self.W_key(x)  # (b, T, d_out)\n",
+                           "        while True:\n            pass\n")
+    started = time.monotonic()
+    report = grade_json(write("attention.py", source), tmp_path=tmp_path)
+    assert time.monotonic() - started < 120
+    assert scores(report)["causal_mask"][2] == "timeout"
+    assert "no answer within" in " ".join(next(c for c in report["concepts"] if c["id"] == "causal_mask")["feedback"])
+    assert full(report, "attention_scores", "attention_weights", "context_vectors", "self_attention_v1",
+                "self_attention_v2", "weight_transfer", "multihead_attention", "gpt2_sizing")
+
+
+def test_system_exit_and_keyboard_interrupt_in_methods_are_errors(tmp_path, write):
+    source = solution_source()
+    source = source.replace("        # x: (T, d_in)\n        keys = x @ self.W_key",
+                            "        raise SystemExit(0)\n        keys = x @ self.W_key", 1)
+    source = source.replace("        # x: (T, d_in)\n        keys = self.W_key(x)",
+                            "        raise KeyboardInterrupt\n        keys = self.W_key(x)", 1)
+    report = grade_json(write("attention.py", source), tmp_path=tmp_path)
+    assert report["status"] == "graded"
+    assert scores(report)["self_attention_v1"][2] == "error"
+    assert scores(report)["self_attention_v2"][0] < 8
+    assert full(report, "attention_scores", "causal_mask", "multihead_attention", "weight_transfer")
+
+
+def test_os_exit_and_endless_recursion_cost_only_their_function(tmp_path, write):
+    source = with_replaced("    return torch.softmax(scores, dim=-1)  # (..., T, T)",
+                           "    import os\n    os._exit(0)")
+    source = source.replace("    return inputs @ inputs.transpose(-2, -1)  # (..., T, T)",
+                            "    return attention_scores(inputs)", 1)
+    report = grade_json(write("attention.py", source), tmp_path=tmp_path)
+    statuses = scores(report)
+    assert statuses["attention_weights"][:1] == (0,) and statuses["attention_weights"][2] == "error"
+    assert statuses["attention_scores"][:1] == (0,) and statuses["attention_scores"][2] == "error"
+    assert full(report, "self_attention_v1", "causal_mask", "multihead_attention", "gpt2_sizing")
+
+
+def test_an_endless_top_level_loop_stops_within_the_budget(tmp_path, write):
+    started = time.monotonic()
+    report = grade_json(write("attention.py", solution_source() + "\nwhile True:\n    pass\n"), "--timeout", "8",
+                        tmp_path=tmp_path)
+    assert time.monotonic() - started < 40
+    assert report["score"] == 0
+    assert report["status"] == "error"
+    assert all(c["status"] == "timeout" for c in report["concepts"])
+
+
+def test_printed_output_is_reported_and_cut(tmp_path, write):
+    report = grade_json(write("attention.py", solution_source() + "\nprint('x' * 100_000)\n"), "--concept",
+                        "attention_scores", tmp_path=tmp_path)
+    assert report["score"] == 6
+    assert report["output"].startswith("xxx") and len(report["output"]) < 10_000
