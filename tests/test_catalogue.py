@@ -1,0 +1,54 @@
+"""The catalogue, the suites and the public API agree with each other."""
+import ast
+from pathlib import Path
+
+import pytest
+
+import grader
+from grader import catalogue
+from grader.errors import GraderError
+from grader.runner import SUITES_DIR
+
+CONCEPT_IDS = ("attention_scores", "attention_weights", "context_vectors", "self_attention_v1", "self_attention_v2",
+               "scaled_dot_product", "weight_transfer", "causal_mask", "attention_dropout", "buffers_and_devices",
+               "multihead_wrapper", "multihead_attention", "gpt2_sizing")
+
+
+def suite_concepts(visibility):
+    """Concept ids named by @concept(...) decorators in one suite folder (read, not imported)."""
+    found = set()
+    for path in (SUITES_DIR / visibility).glob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "concept":
+                assert node.keywords[0].value.value == visibility, f"{path}: wrong visibility"
+                found.add(node.args[0].value)
+    return found
+
+
+def test_concepts_and_points():
+    loaded = catalogue.load()
+    assert loaded.concept_ids == CONCEPT_IDS
+    assert sum(c.points for c in loaded.concepts) == 100
+
+
+def test_every_concept_has_public_and_hidden_tests():
+    assert suite_concepts("public") == set(CONCEPT_IDS)
+    assert suite_concepts("hidden") == set(CONCEPT_IDS)
+
+
+def test_malformed_catalogue_entries_are_named(tmp_path):
+    bad = tmp_path / "catalogue.toml"
+    bad.write_text('[concepts.a]\ntitle = "A"\npoints = 1\nhint = "h"\n\n[misconceptions.m]\nconcept = "b"\nfeedback = "f"\n')
+    with pytest.raises(GraderError, match="unknown concept b"):
+        catalogue.load(Path(bad))
+    bad.write_text('[concepts.a]\ntitle = "A"\n')
+    with pytest.raises(GraderError, match="malformed catalogue entry"):
+        catalogue.load(Path(bad))
+
+
+def test_public_api():
+    assert set(grader.__all__) == {"grade", "Report", "to_json", "render_table", "GraderError", "UsageError",
+                                   "__version__"}
+    for name in grader.__all__:
+        assert getattr(grader, name) is not None
+    assert callable(grader.grade)
