@@ -53,18 +53,16 @@ def render_table(report: Report, width: int = 100) -> str:
     table.add_column("status", no_wrap=True)
     table.add_column("diagnosis and feedback", ratio=6)
     for c in report.concepts:
-        diagnosis = ""
-        if c.misconceptions:
-            diagnosis = "[" + ", ".join(c.misconceptions) + "] "
+        diagnosis = Text(", ".join(c.misconceptions) + ": " if c.misconceptions else "", style="bold")
+        diagnosis.append("\n".join(c.feedback))
         table.add_row(c.concept.id, f"{_points(c.score)}/{_points(c.concept.points)}",
-                      Text(c.status, style=STATUS_STYLE.get(c.status, "")),
-                      diagnosis + "\n".join(c.feedback))
+                      Text(c.status, style=STATUS_STYLE.get(c.status, "")), diagnosis)
     console.print(table)
     console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}", style="bold"))
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
         console.print(Text(report.output.rstrip()))
-    return console.export_text()
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
 class _Discard:

@@ -14,7 +14,8 @@ def concept_feedback(catalogue: Catalogue, concept_id: str, tests: list[TestOutc
         return (failing[0].message or "not implemented yet",)
     feedback = [catalogue.misconceptions[m].feedback for m in dict.fromkeys(t.misconception for t in failing)
                 if m in catalogue.misconceptions]
-    messages = list(dict.fromkeys(t.message for t in failing if t.message))
+    # A recognised misconception explains its tests; only the other failures need their own message.
+    messages = list(dict.fromkeys(t.message for t in failing if t.message and not t.misconception))
     feedback += messages[:MAX_MESSAGES]
     if not any(t.misconception for t in failing):
         feedback.append("Hint: " + catalogue.concept(concept_id).hint)
