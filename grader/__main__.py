@@ -1,57 +1,124 @@
-"""`python -m grader [SUBMISSION] [--json PATH] [--device cpu|cuda] [--concept ID] [--timeout SECONDS]`."""
+"""The command line: `python -m grader [SUBMISSION] [options]` grades one submission; subcommands
+(`release`, `batch`, `gradescope`, `nbgrader`) serve instructors. It only parses arguments and calls the
+library; the project's own errors become a one-line message and an exit status."""
 import argparse
 import json
 import sys
 
 from grader.errors import GraderError, UsageError
 
+COMMANDS = ("release", "batch", "gradescope", "nbgrader")
+
 
 class _Parser(argparse.ArgumentParser):
     """Bad arguments become a one-line UsageError instead of argparse's usage dump."""
 
     def error(self, message):
-        raise UsageError(f"{message} (see python -m grader --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _grading_options(parser):
     from grader.pipeline import DEFAULT_TIMEOUT, DEVICES
 
-    parser = _Parser(
-        prog="python -m grader",
-        description="Grade an attention-chapter submission concept by concept.")
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where student code runs (default: cpu)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"wall-clock budget for one submission (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--config", metavar="PATH",
+                        help="assignment file: concepts and points (default: grader/assignment.toml)")
+
+
+def grade_parser():
+    parser = _Parser(prog="python -m grader",
+                     description="Grade an attention-chapter submission concept by concept. Instructors: "
+                                 f"python -m grader {{{','.join(COMMANDS)}}} --help")
     parser.add_argument("submission", nargs="?", default="./exercises",
                         help="a folder (copy of exercises/), a .py file or a .ipynb notebook (default: ./exercises)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
-    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where student code runs (default: cpu)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
                         help="grade only this concept (repeatable)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"wall-clock budget for the whole submission (default: {DEFAULT_TIMEOUT:g})")
+    _grading_options(parser)
     return parser
 
 
-def main(argv=None) -> int:
-    try:
-        options = build_parser().parse_args(argv)
-        from grader.pipeline import grade
-        from grader.reporters import render_table, to_json
+def command_parser(command):
+    parser = _Parser(prog=f"python -m grader {command}")
+    if command == "release":
+        parser.description = "Write the student handout: stubs, notebook, public checks only."
+        parser.add_argument("out_dir", metavar="OUT_DIR")
+        parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
+    elif command == "batch":
+        parser.description = "Grade a whole class: reports, feedback pages, grades.csv and a summary page."
+        parser.add_argument("submissions", metavar="SUBMISSIONS_DIR")
+        parser.add_argument("--out", required=True, metavar="OUT_DIR")
+        parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                            help="students graded at once (default: the machine's cores)")
+        parser.add_argument("--force", action="store_true", help="regrade everyone, ignoring saved reports")
+        parser.add_argument("--student", action="append", default=[], metavar="ID",
+                            help="regrade only this student (repeatable)")
+        _grading_options(parser)
+    elif command == "gradescope":
+        parser.description = "Build a Gradescope autograder zip (setup.sh and run_autograder at its top)."
+        parser.add_argument("out_zip", metavar="OUT.zip")
+        parser.add_argument("--config", metavar="PATH", help="assignment file baked into the autograder")
+        parser.add_argument("--force", action="store_true", help="replace an existing OUT.zip")
+    elif command == "nbgrader":
+        parser.description = "Write a ready nbgrader course generated from solutions/."
+        parser.add_argument("course_dir", metavar="COURSE_DIR")
+        parser.add_argument("--config", metavar="PATH", help="assignment file: concepts and points")
+        parser.add_argument("--force", action="store_true", help="overwrite files of an existing course")
+    return parser
 
-        report = grade(options.submission, device=options.device, concepts=options.concept,
-                       timeout=options.timeout)
-        print(render_table(report), end="")
-        if options.json:
-            try:
-                with open(options.json, "w", encoding="utf-8") as f:
-                    json.dump(to_json(report), f, indent=2)
-                    f.write("\n")
-            except OSError as exc:
-                raise UsageError(f"cannot write the JSON report to {options.json}: {exc.strerror}") from None
+
+def grade_one(options) -> None:
+    from grader.pipeline import grade
+    from grader.reporters import render_table, to_json
+
+    report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
+                   config=options.config)
+    print(render_table(report), end="")
+    if options.json:
+        try:
+            with open(options.json, "w", encoding="utf-8") as f:
+                json.dump(to_json(report), f, indent=2)
+                f.write("\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write the JSON report to {options.json}: {exc.strerror}") from None
+
+
+def run_command(command, options) -> None:
+    if command == "release":
+        from grader.release import write_release
+        print(f"wrote the student release to {write_release(options.out_dir, force=options.force)}")
+    elif command == "batch":
+        from grader.batch import grade_class
+        summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
+                              device=options.device, force=options.force, students=options.student,
+                              config=options.config)
+        print(summary)
+    elif command == "gradescope":
+        from grader.gradescope import build_autograder
+        print(f"wrote the Gradescope autograder to {build_autograder(options.out_zip, config=options.config, force=options.force)}")
+    elif command == "nbgrader":
+        from grader.nbgrader_course import write_course
+        print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            run_command(argv[0], command_parser(argv[0]).parse_args(argv[1:]))
+        else:
+            grade_one(grade_parser().parse_args(argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except GraderError as exc:
         print(f"grader error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,4 +1,6 @@
 """Grade one submission: read it, start its worker, run the suites, score the concepts."""
+from pathlib import Path
+
 from grader import __version__
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import UsageError
@@ -6,7 +8,7 @@ from grader.proxy import StudentProblem, StudentProxy
 from grader.results import Report
 from grader.runner import SUITES_DIR, run_suites, suites_hash
 from grader.scoring import score, unrunnable
-from grader.submission import CONTRACT_NAMES, locate
+from grader.submission import CONTRACT_NAMES, Submission, locate
 
 DEFAULT_TIMEOUT = 300.0  # seconds of wall clock for a whole submission
 DEVICES = ("cpu", "cuda")
@@ -37,19 +39,25 @@ def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...]]:
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
-          catalogue: Catalogue | None = None) -> Report:
+          config=None) -> Report:
     """Grade the submission at `submission_path` and return its report.
 
-    Raises UsageError for bad options or a path that does not exist; every problem of the submission
-    itself (syntax errors, crashes, hangs) ends up in the report instead.
+    `config` is an assignment file (concepts and points; default grader/assignment.toml). Raises UsageError
+    for bad options or a path that does not exist; every problem of the submission itself (syntax errors,
+    crashes, hangs) ends up in the report instead.
     """
-    catalogue = catalogue or load_catalogue()
+    catalogue = load_catalogue(Path(config)) if config else load_catalogue()
     selected = check_options(catalogue, device, concepts, timeout)
-    concept_ids = selected or catalogue.concept_ids
-    submission = locate(submission_path)
+    return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout)
+
+
+def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
+                     timeout: float = DEFAULT_TIMEOUT) -> Report:
+    """Grade a submission already read from disk (or built from notebook cells) against the catalogue."""
+    concept_ids = tuple(concepts) or catalogue.concept_ids
 
     def report(status, error, results, output="", notes=()):
-        return Report(submission=submission_path, status=status, error=error, device=device,
+        return Report(submission=submission.display_path, status=status, error=error, device=device,
                       grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
                       output=output, notes=notes)
 
@@ -62,7 +70,7 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
             import torch
             if not torch.cuda.is_available():
                 raise UsageError("--device cuda: no CUDA device is available on this machine")
-        outcomes = run_suites(proxy, device, catalogue.concept_ids, selected)
+        outcomes = run_suites(proxy, device, catalogue.known_concept_ids, concept_ids)
         try:
             error, notes = load_summary(proxy.loaded())
         except StudentProblem as exc:

@@ -7,7 +7,7 @@ not JSON) become a `Submission` with a `problem`, so that they are reported like
 import ast
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import UsageError
@@ -144,4 +144,5 @@ def locate(display_path: str) -> Submission:
         names = ", ".join(str(Path(display_path) / c.name) for c in candidates)
         return Submission(display_path, None,
                           problem=f"{display_path} holds several candidate submissions ({names}); keep exactly one")
-    return read_file(candidates[0], str(Path(display_path) / candidates[0].name))
+    # Cells are named after the file (for tracebacks); the submission keeps the path as given.
+    return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path)

@@ -6,7 +6,7 @@ import pytest
 
 import grader
 from grader import catalogue
-from grader.errors import GraderError
+from grader.errors import GraderError, UsageError
 from grader.runner import SUITES_DIR
 
 CONCEPT_IDS = ("attention_scores", "attention_weights", "context_vectors", "self_attention_v1", "self_attention_v2",
@@ -38,12 +38,36 @@ def test_every_concept_has_public_and_hidden_tests():
 
 def test_malformed_catalogue_entries_are_named(tmp_path):
     bad = tmp_path / "catalogue.toml"
-    bad.write_text('[concepts.a]\ntitle = "A"\npoints = 1\nhint = "h"\n\n[misconceptions.m]\nconcept = "b"\nfeedback = "f"\n')
+    bad.write_text('[concepts.a]\ntitle = "A"\nhint = "h"\n\n[misconceptions.m]\nconcept = "b"\nfeedback = "f"\n')
+    assignment = tmp_path / "assignment.toml"
+    assignment.write_text("[points]\na = 1\n")
     with pytest.raises(GraderError, match="unknown concept b"):
-        catalogue.load(Path(bad))
+        catalogue.load(assignment, bad)
     bad.write_text('[concepts.a]\ntitle = "A"\n')
     with pytest.raises(GraderError, match="malformed catalogue entry"):
-        catalogue.load(Path(bad))
+        catalogue.load(assignment, bad)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[points]\ncausal_mask = 10\nsoftmax = 5\n", "unknown concept 'softmax'"),
+    ("[points]\ncausal_mask = -1\n", "must be a number"),
+    ("[points]\ncausal_mask = 'ten'\n", "must be a number"),
+    ("title = 'no points'\n", "needs a \\[points\\] table"),
+    ("[points\n", "cannot read"),
+])
+def test_bad_assignment_files_are_usage_errors(tmp_path, text, message):
+    path = tmp_path / "assignment.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        catalogue.load(path)
+
+
+def test_an_assignment_picks_concepts_and_points(tmp_path):
+    path = tmp_path / "assignment.toml"
+    path.write_text("[points]\ngpt2_sizing = 3\ncausal_mask = 20\n")
+    loaded = catalogue.load(path)
+    assert loaded.concept_ids == ("causal_mask", "gpt2_sizing")  # the chapter's order, not the file's
+    assert [c.points for c in loaded.concepts] == [20, 3]
 
 
 def test_public_api():
