@@ -91,9 +91,11 @@ def run_command(command, options) -> None:
         print(f"wrote the student release to {write_release(options.out_dir, force=options.force)}")
     elif command == "batch":
         from grader.batch import grade_class
-        summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
-                              device=options.device, force=options.force, students=options.student,
-                              config=options.config)
+        from grader.batch.progress import progress_bar
+        with progress_bar() as on_progress:
+            summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
+                                  device=options.device, force=options.force, students=options.student,
+                                  config=options.config, on_progress=on_progress)
         print(summary)
     elif command == "gradescope":
         from grader.gradescope import build_autograder

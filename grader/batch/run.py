@@ -1,0 +1,165 @@
+"""Grade a whole class in parallel, reusing saved reports whose submission, suites and options are unchanged."""
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import __version__
+from grader.batch.entries import Entry, content_hash, find_entries, unpack
+from grader.batch.outputs import feedback_html, grades_csv, summary_html
+from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
+from grader.errors import UsageError
+from grader.pipeline import DEFAULT_TIMEOUT, check_options
+from grader.runner import SUITES_DIR, suites_hash
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch did, for the closing line of the command."""
+    out_dir: Path
+    graded: int
+    reused: int
+    errors: int
+    total: int
+
+    def __str__(self):
+        return (f"{self.total} students: {self.graded} graded, {self.reused} unchanged and reused, "
+                f"{self.errors} with errors; wrote {self.out_dir / 'grades.csv'} and {self.out_dir / 'summary.html'}")
+
+
+def cache_key(entry: Entry, options: dict) -> str:
+    """Changes whenever the submission, the suites, the grader or the grading options change."""
+    digest = hashlib.sha256()
+    digest.update(content_hash(entry.path).encode())
+    digest.update(json.dumps({**options, "suites": suites_hash(SUITES_DIR), "version": __version__},
+                             sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def error_report(student: str, reason: str, catalogue, device: str) -> dict:
+    """A report for a student who could not be graded at all: every concept at zero with the reason."""
+    return {"submission": student, "status": "error", "error": reason, "score": 0.0,
+            "max_score": round(sum(c.points for c in catalogue.concepts), 2), "device": device,
+            "grader_version": __version__, "suites_hash": suites_hash(SUITES_DIR),
+            "concepts": [{"id": c.id, "title": c.title, "score": 0.0, "max_score": c.points, "status": "error",
+                          "feedback": [reason], "misconceptions": []} for c in catalogue.concepts],
+            "tests": [], "notes": [], "output": ""}
+
+
+def _grade_one(path: str, label: str, device: str, timeout: float, config: str) -> dict:
+    """Runs in a pool process: grade one submission and return its JSON report."""
+    from dataclasses import replace
+
+    from grader.pipeline import grade_submission
+    from grader.reporters import to_json
+    from grader.submission import locate
+
+    submission = replace(locate(path), display_path=label)
+    return to_json(grade_submission(submission, load_catalogue(Path(config)), device=device, timeout=timeout))
+
+
+def _write(path: Path, text: str):
+    """Write through a temporary file so an interrupted batch never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _saved_report(path: Path, key: str) -> dict | None:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) and report.get("cache_key") == key else None
+
+
+def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT, device="cpu", force=False,
+                students=(), config=None, on_progress=None) -> BatchSummary:
+    """Grade every entry of submissions_dir into out_dir (reports/, feedback/, grades.csv, summary.html).
+
+    `on_progress(done, total, student)` is called as students finish. One student's failure never stops
+    the class: it becomes that student's error report.
+    """
+    config_path = Path(config) if config else ASSIGNMENT_FILE
+    catalogue = load_catalogue(config_path)
+    check_options(catalogue, device, (), timeout)
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
+    entries, skipped = find_entries(submissions_dir)
+    unknown = sorted(set(students) - {e.student for e in entries})
+    if unknown:
+        raise UsageError(f"no student {unknown[0]!r} in {submissions_dir}")
+    if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
+        raise UsageError("--out must not be inside the submissions folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = {"device": device, "timeout": timeout, "config": config_path.read_text(encoding="utf-8")}
+
+    reports, to_grade, reused = {}, [], 0
+    for entry in entries:
+        report_path = out_dir / "reports" / f"{entry.student}.json"
+        key = cache_key(entry, options)
+        saved = None if force or entry.student in students else _saved_report(report_path, key)
+        if entry.problem:
+            reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device), "cache_key": key}
+        elif saved is not None:
+            reports[entry.student] = saved
+            reused += 1
+        else:
+            to_grade.append((entry, key))
+
+    done = len(entries) - len(to_grade)
+    if on_progress:
+        on_progress(done, len(entries), None)
+    work_dir = out_dir / ".unpacked"
+    try:
+        for student, report in _grade_all(to_grade, work_dir, device, timeout, config_path, catalogue, jobs):
+            reports[student] = report
+            _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
+            done += 1
+            if on_progress:
+                on_progress(done, len(entries), student)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+    for student, report in reports.items():
+        _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
+        _write(out_dir / "feedback" / f"{student}.html", feedback_html(student, report))
+    _write(out_dir / "grades.csv", grades_csv(reports, catalogue.concept_ids))
+    _write(out_dir / "summary.html", summary_html(
+        reports, [(c.id, c.title, c.points) for c in catalogue.concepts], skipped))
+    errors = sum(r["status"] == "error" for r in reports.values())
+    return BatchSummary(out_dir, len(to_grade), reused, errors, len(entries))
+
+
+def _grade_all(to_grade, work_dir, device, timeout, config_path, catalogue, jobs):
+    """Yield (student, report) as they finish, grading `jobs` students at a time in separate processes."""
+    if not to_grade:
+        return
+    jobs = min(jobs or os.cpu_count() or 1, len(to_grade))
+    # spawn: a fork of a process that has already used torch can hang in OpenMP.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for entry, key in to_grade:
+            try:
+                path = unpack(entry, work_dir)
+            except ValueError as exc:
+                yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
+                continue
+            future = pool.submit(_grade_one, str(path), entry.path.name, device, timeout, str(config_path))
+            futures[future] = (entry, key)
+        for future in as_completed(futures):
+            entry, key = futures[future]
+            try:
+                report = future.result()
+            except BrokenProcessPool:
+                report = error_report(entry.student, "the grading process died", catalogue, device)
+            except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
+                report = error_report(entry.student, f"grading failed: {type(exc).__name__}: {exc}", catalogue, device)
+            yield entry.student, {**report, "cache_key": key}

@@ -1,0 +1,108 @@
+"""Grade a notebook from inside its own Jupyter kernel: the test cells of the nbgrader notebook call these.
+
+`concept_score` is the value an autograded test cell ends with (nbgrader reads it as the cell's partial
+credit); `check` is the student's self-check. Both grade the code this kernel has run, in a worker process
+as usual. nbgrader gives a test cell zero for any output on stderr, so grading writes nothing there.
+"""
+import contextlib
+import hashlib
+import io
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from grader.submission import Cell, Submission, strip_magics
+
+GRADING_CELL = re.compile(r"^\s*(from\s+grader\.in_notebook\s+import|import\s+grader\.in_notebook)", re.M)
+_reports = {}  # (assignment file, hash of the cells' sources) -> Report: one grading run per kernel state
+
+
+def concept_score(concept_id: str, assignment=None) -> float | None:
+    """The concept's score for the code run so far (feedback printed when it lost points); None outside
+    Jupyter, where there is no history to grade."""
+    result = _graded(concept_id, assignment)
+    if result is None:
+        return None
+    if result.score < result.concept.points:
+        print(_describe(result, "graded"))
+    return float(min(result.score, result.concept.points))  # nbgrader rejects more than the cell's points
+
+
+def check(concept_id: str, assignment=None) -> None:
+    """Self-check: grade the code run so far with the suites installed and print the concept's score."""
+    result = _graded(concept_id, assignment)
+    if result is not None:
+        print(_describe(result, "self-check"))
+
+
+def executed_cells() -> tuple[Cell, ...] | None:
+    """The cells this kernel has run, in order, without the grading cells; None outside IPython."""
+    # `python -m grader notebook.ipynb` runs the test cells too, in a worker without IPython: nothing to do.
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None:
+        return None
+    # The raw history, not `In`: `In` holds IPython's translation, in which `%magic` is already a call to
+    # get_ipython(), which the worker has not got. strip_magics treats the raw text as for a notebook file.
+    cells = []
+    for number, source in enumerate(shell.history_manager.input_hist_raw):
+        python = None if GRADING_CELL.search(source) else strip_magics(source)
+        if python and python.strip():
+            cells.append(Cell(filename=f"notebook [In {number}]", source=python))
+    return tuple(cells)
+
+
+def _graded(concept_id: str, assignment):
+    """The concept's result for the code run so far, grading at most once per state of the kernel."""
+    from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
+    from grader.errors import UsageError
+
+    cells = executed_cells()
+    if cells is None:
+        return None
+    path = (Path.cwd() / assignment).resolve() if assignment else ASSIGNMENT_FILE  # cwd: the notebook's folder
+    catalogue = load_catalogue(path)
+    if concept_id not in catalogue.concept_ids:
+        raise UsageError(f"{concept_id!r} is not a concept of {path}")
+    key = (str(path), hashlib.sha256("\0".join(c.source for c in cells).encode()).hexdigest())
+    if key not in _reports:
+        from grader.pipeline import grade_submission
+
+        # Only the folder of `file` is used: the student's own imports resolve against the notebook's.
+        submission = Submission("this notebook", Path.cwd() / "notebook.ipynb", cells)
+        with _silenced():
+            _reports[key] = grade_submission(submission, catalogue)
+    return next(c for c in _reports[key].concepts if c.concept.id == concept_id)
+
+
+def _describe(result, label: str) -> str:
+    lines = [f"{label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
+    if result.misconceptions:
+        lines.append("  recognised: " + ", ".join(result.misconceptions))
+    lines += [f"  - {feedback}" for feedback in result.feedback]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _silenced():
+    """Nothing reaches the cell's output while grading: warnings, Python-level and descriptor-level writes."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()), _descriptor_to_devnull(2):
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
+def _descriptor_to_devnull(fd: int):
+    # ipykernel forwards writes to file descriptor 2 (from C code, say) to the cell as stderr.
+    saved = os.dup(fd)  # also keeps ipykernel's pipe open, so its reader does not see end-of-file
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
