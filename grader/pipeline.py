@@ -6,7 +6,7 @@ from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import UsageError
 from grader.proxy import StudentProblem, StudentProxy
 from grader.results import Report
-from grader.runner import SUITES_DIR, run_suites, suites_hash
+from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
 from grader.scoring import score, unrunnable
 from grader.submission import CONTRACT_NAMES, Submission, locate
 
@@ -52,14 +52,15 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
 
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
-                     timeout: float = DEFAULT_TIMEOUT) -> Report:
+                     timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS) -> Report:
     """Grade a submission already read from disk (or built from notebook cells) against the catalogue."""
     concept_ids = tuple(concepts) or catalogue.concept_ids
+    only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
 
     def report(status, error, results, output="", notes=()):
         return Report(submission=submission.display_path, status=status, error=error, device=device,
                       grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
-                      output=output, notes=notes)
+                      output=output, notes=notes, public_only=only_public)
 
     if submission.problem:
         return report("error", submission.problem, unrunnable(catalogue, concept_ids, submission.problem))
@@ -70,7 +71,7 @@ def grade_submission(submission: Submission, catalogue: Catalogue, *, device: st
             import torch
             if not torch.cuda.is_available():
                 raise UsageError("--device cuda: no CUDA device is available on this machine")
-        outcomes = run_suites(proxy, device, catalogue.known_concept_ids, concept_ids)
+        outcomes = run_suites(proxy, device, catalogue.known_concept_ids, concept_ids, visibilities=visibilities)
         try:
             error, notes = load_summary(proxy.loaded())
         except StudentProblem as exc:

@@ -168,17 +168,6 @@ def check_dropout_in_training(student):
     raise Diagnosis("in training mode the attention weights are not each either dropped or scaled by 1/(1-p)")
 
 
-def check_dropout_not_on_context(student):
-    """With identical value vectors, dropout on the weights keeps each output row constant; on the context not."""
-    n = DROPOUT_TOKENS
-    with_dropout, _ = dropout_pair(student, "CausalAttention", value_weight=torch.ones(n, n))
-    out = with_dropout.train()(one_hot_tokens(n), seed=9)[0]  # (T, d_out)
-    rows = out[out.isfinite().all(dim=-1)]
-    if not torch.allclose(rows, rows[:, :1].expand_as(rows), atol=1e-5):
-        raise Diagnosis("with identical value vectors the features of one output row differ in training mode, "
-                        "so dropout hit the context vectors", "dropout_on_context")
-
-
 # --- the mask buffer --------------------------------------------------------------------------
 
 def check_mask_buffer(student, name, *args, **kwargs):
@@ -251,13 +240,14 @@ def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
         raise Diagnosis(f"each head outputs {features} features; two heads with 2 features in all need d_out=1")
 
 
-GPT2 = {"small": (768, 12), "medium": (1024, 16), "large": (1280, 20), "xl": (1600, 25)}
 GPT2_CONTEXT = 1024
 
 
-def check_gpt2_size(student, size, count_parameters=False):
-    """gpt2_attention(size) is a MultiHeadAttention of GPT-2's width, heads and context length (built on meta)."""
-    d_model, num_heads = GPT2[size or "small"]
+def check_gpt2_size(student, size, d_model, num_heads, count_parameters=False):
+    """gpt2_attention(size) is a MultiHeadAttention of GPT-2's width, heads and context length (built on meta).
+
+    size None calls gpt2_attention() with its default size.
+    """
     args = () if size is None else (size,)
     module = student.build("gpt2_attention", *args, construct_on="meta")
     if not module.is_a("MultiHeadAttention"):

@@ -20,6 +20,7 @@ def to_json(report: Report) -> dict:
              "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions)}
             for c in report.concepts
         ],
+        "checks": "public only" if report.public_only else "public and hidden",
         "tests": [
             {"nodeid": t.nodeid, "concept": t.concept, "outcome": t.status, "visibility": t.visibility,
              "message": t.message, "misconception": t.misconception}
@@ -42,7 +43,8 @@ def render_table(report: Report, width: int = 100) -> str:
     from rich.text import Text
 
     console = Console(width=width, record=True, file=_Discard(), force_terminal=False, color_system=None)
-    console.print(Text(f"Attention exercises: {report.submission}", style="bold"))
+    label = " (public checks only)" if report.public_only else ""
+    console.print(Text(f"Attention exercises: {report.submission}{label}", style="bold"))
     if report.error:
         console.print(Text(f"Could not grade everything: {report.error}", style="red"))
     for note in report.notes:
@@ -58,7 +60,7 @@ def render_table(report: Report, width: int = 100) -> str:
         table.add_row(c.concept.id, f"{_points(c.score)}/{_points(c.concept.points)}",
                       Text(c.status, style=STATUS_STYLE.get(c.status, "")), diagnosis)
     console.print(table)
-    console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}", style="bold"))
+    console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}{label}", style="bold"))
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
         console.print(Text(report.output.rstrip()))

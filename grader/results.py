@@ -62,6 +62,7 @@ class Report:
     concepts: tuple[ConceptResult, ...]
     output: str = ""  # what the student's code printed
     notes: tuple[str, ...] = ()  # problems that did not stop grading, e.g. a notebook cell that failed
+    public_only: bool = False  # graded with the public checks only (a student's self-check in a release)
 
     @property
     def score(self) -> float:

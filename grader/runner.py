@@ -12,9 +12,14 @@ SUITES_DIR = Path(__file__).with_name("suites")
 VISIBILITY_DIRS = ("public", "hidden")
 
 
-def suite_dirs(root: Path = SUITES_DIR) -> list[Path]:
+def suite_dirs(root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS) -> list[Path]:
     """The suite folders present: both for instructors, only `public` in a student release."""
-    return [root / name for name in VISIBILITY_DIRS if (root / name).is_dir()]
+    return [root / name for name in visibilities if (root / name).is_dir()]
+
+
+def public_only(root: Path = SUITES_DIR) -> bool:
+    """Whether only the public checks are available (a student release)."""
+    return not (root / "hidden").is_dir()
 
 
 def suites_hash(root: Path = SUITES_DIR) -> str:
@@ -60,14 +65,14 @@ def _skip_reason(test: dict) -> str | None:
 
 
 def run_suites(proxy, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = (),
-               root: Path = SUITES_DIR) -> list[TestOutcome]:
-    """Run every suite test of the selected concepts against the proxy's submission."""
+               root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS) -> list[TestOutcome]:
+    """Run every suite test of the selected concepts (and visibilities) against the proxy's submission."""
     import pytest
     from pytest_jsonreport.plugin import JSONReport
 
     from grader.plugin import GradingPlugin
 
-    dirs = suite_dirs(root)
+    dirs = suite_dirs(root, visibilities)
     if not dirs:
         raise GraderError(f"no grading suites found in {root}")
     report_plugin = JSONReport()

@@ -66,17 +66,17 @@ def candidate_files(folder: Path) -> list[Path]:
         except (UnicodeDecodeError, OSError):
             found.append(path)  # unreadable: let reading it report the problem
             continue
-        source = text if path.suffix == ".py" else notebook_text(text)
+        if path.suffix == ".ipynb":
+            try:
+                source = "\n".join(cell.source for cell in notebook_cells(text, path.name))
+            except ValueError:
+                found.append(path)  # a broken notebook: let reading it report the problem
+                continue
+        else:
+            source = text
         if defines_contract_name(source):
             found.append(path)
     return found
-
-
-def notebook_text(text: str) -> str:
-    try:
-        return "\n".join(cell.source for cell in notebook_cells(text, "notebook"))
-    except ValueError:
-        return ""
 
 
 def strip_magics(source: str) -> str | None:

@@ -4,9 +4,9 @@ from functools import partial
 import torch
 
 from grader.checks import Diagnosis, close, concept, expect_tensor, judge, randn
-from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
-                           check_dropout_not_on_context, check_mask_buffer, check_mask_follows_meta,
-                           dropout_pair, multihead_attention, one_hot_tokens)
+from grader.probes import (DROPOUT_TOKENS, HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention,
+                           check_dropout_in_eval, check_mask_buffer, check_mask_follows_meta, dropout_pair,
+                           multihead_attention, one_hot_tokens)
 from grader.proxy import StudentError
 
 MHA_AXES = {"scale": SCALE, "heads": HEADS, "out_proj_choice": OUT_PROJ}
@@ -48,7 +48,14 @@ def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, dev
 
 @concept("attention_dropout", visibility="hidden")
 def test_dropout_acts_on_the_weights_not_on_the_context(student):
-    check_dropout_not_on_context(student)
+    # With identical value vectors, dropout on the weights keeps each output row constant; on the context not.
+    n = DROPOUT_TOKENS
+    with_dropout, _ = dropout_pair(student, "CausalAttention", value_weight=torch.ones(n, n))
+    out = with_dropout.train()(one_hot_tokens(n), seed=9)[0]  # (T, d_out)
+    rows = out[out.isfinite().all(dim=-1)]
+    if not torch.allclose(rows, rows[:, :1].expand_as(rows), atol=1e-5):
+        raise Diagnosis("with identical value vectors the features of one output row differ in training mode, "
+                        "so dropout hit the context vectors", "dropout_on_context")
 
 
 @concept("attention_dropout", visibility="hidden")

@@ -1,0 +1,195 @@
+"""The notebook version of the exercises, and a real nbgrader course: generate, submit, autograde."""
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader")
+
+import nbformat  # noqa: E402 (nbgrader's dependency, skipped with it)
+import torch  # noqa: E402
+from nbgrader.api import Gradebook  # noqa: E402
+
+from conftest import ROOT, SUBMISSIONS, run_cli  # noqa: E402
+from grader.catalogue import load  # noqa: E402
+from grader.errors import UsageError  # noqa: E402
+from grader.nbgrader_course import write_course  # noqa: E402
+from grader.notebook_version import source_notebook, student_notebook  # noqa: E402
+from grader.pipeline import grade  # noqa: E402
+from grader.submission import CONTRACT_NAMES  # noqa: E402
+
+SOLUTIONS = ROOT / "solutions" / "attention.py"
+CATALOGUE = load()
+# Two students: autograding runs the notebook in a kernel, with one grading run per test cell position.
+STUDENTS = {"honest": {}, "mask_diagonal": {"CausalAttention": "mask_includes_diagonal",
+                                              "MultiHeadAttention": "mask_includes_diagonal"}}
+
+
+def source_of(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def code_lines(notebook) -> set[str]:
+    return {line.strip() for cell in notebook["cells"] if cell["cell_type"] == "code"
+            for line in source_of(cell).splitlines()}
+
+
+def solution_lines() -> set[str]:
+    """Lines of the solutions' function bodies and constants that the exercises' stubs do not show."""
+    source = SOLUTIONS.read_text()
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            body = node.body[1:] if ast.get_docstring(node) else node.body
+            found |= {line.strip() for line in lines[body[0].lineno - 1:node.end_lineno]}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            found |= {line.strip() for line in lines[node.lineno - 1:node.end_lineno]}
+    shown = {line.strip() for line in (ROOT / "exercises" / "attention.py").read_text().splitlines()}
+    return found - shown - {""}
+
+
+def definitions(path: Path) -> dict[str, str]:
+    """Each contract name's code in a .py file, with the module-level code just before it (constants)."""
+    source = path.read_text()
+    code, pending = {}, []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or isinstance(node, ast.Expr):
+            continue
+        pending.append(ast.get_source_segment(source, node))
+        if getattr(node, "name", None) in CONTRACT_NAMES:
+            code[node.name], pending = "\n\n".join(pending), []
+    return code
+
+
+def filled(release: dict, swaps: dict[str, str]) -> dict:
+    """The release notebook with each stub cell replaced by the solution (or a mutant's definition)."""
+    notebook = json.loads(json.dumps(release))
+    code = definitions(SOLUTIONS)
+    for name, mutant in swaps.items():
+        code[name] = definitions(SUBMISSIONS / f"{mutant}.py")[name]
+    for cell in notebook["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in code:
+            cell["source"] = code[grade_id]
+    return notebook
+
+
+def nbgrader(*args, cwd):
+    env = {**os.environ,
+           "PYTHONPATH": str(ROOT),  # the kernel imports grader.in_notebook
+           # nbgrader runs `alembic` from PATH to set up the gradebook.
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           # The kernelspec "python3" of this environment (launcher "python" = sys.executable) over a user's.
+           "JUPYTER_PREFER_ENV_PATH": "1"}
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course written by the CLI, released and autograded by nbgrader for each of STUDENTS."""
+    course = tmp_path_factory.mktemp("nbgrader") / "course"
+    result = run_cli("nbgrader", course)
+    assert result.returncode == 0, result.stderr
+    assert str(course) in result.stdout
+    nbgrader("generate_assignment", "attention", "--force", cwd=course)
+    release = json.loads((course / "release" / "attention" / "attention.ipynb").read_text())
+    for student, swaps in STUDENTS.items():
+        folder = course / "submitted" / student / "attention"
+        folder.mkdir(parents=True)
+        (folder / "attention.ipynb").write_text(json.dumps(filled(release, swaps)))
+    nbgrader("autograde", "attention", "--force", "--Execute.timeout=600", cwd=course)
+    return course
+
+
+def test_release_has_no_solution_code_and_is_the_student_notebook(course):
+    release = json.loads((course / "release" / "attention" / "attention.ipynb").read_text())
+    assert not code_lines(release) & solution_lines()
+    assert [source_of(c) for c in release["cells"]] == [c["source"] for c in student_notebook(CATALOGUE)["cells"]]
+
+
+def test_autograded_totals_match_the_grader(course):
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course.name) as gradebook:
+        for student in STUDENTS:
+            notebook = course / "submitted" / student / "attention" / "attention.ipynb"
+            report = grade(str(notebook), config=course / "source" / "attention" / "assignment.toml")
+            assert gradebook.find_submission("attention", student).score == pytest.approx(report.score, abs=0.01)
+        cells = gradebook.find_submission_notebook("attention", "attention", "mask_diagonal").grades
+        lost = {g.name: g.max_score - g.score for g in cells if g.score < g.max_score}
+    assert lost == {"test_causal_mask": CATALOGUE.concept("causal_mask").points}
+
+
+def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course.name) as gradebook:
+        assert gradebook.find_submission("attention", "honest").score == sum(c.points for c in CATALOGUE.concepts)
+    for student in STUDENTS:
+        autograded = json.loads((course / "autograded" / student / "attention" / "attention.ipynb").read_text())
+        outputs = [o for c in autograded["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
+        assert not [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"], student
+    causal = next(c for c in autograded["cells"] if c["id"] == "test_causal_mask")
+    printed = "".join(t for o in causal["outputs"] if o.get("name") == "stdout" for t in o["text"])
+    assert "mask_includes_diagonal" in printed and "self-check causal_mask: 0/12" in printed
+
+
+def test_student_notebook_has_no_solutions_and_every_name_is_a_stub():
+    notebook = student_notebook(CATALOGUE)
+    text = json.dumps(notebook)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "concept_score(" not in text
+    assert not code_lines(notebook) & solution_lines()
+    namespace = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":  # the test cells do nothing outside Jupyter
+            exec(compile(cell["source"], cell["id"], "exec"), namespace)
+    assert all(name in namespace for name in CONTRACT_NAMES)
+    with pytest.raises(NotImplementedError):
+        namespace["attention_scores"](torch.ones(2, 3))
+    with pytest.raises(NotImplementedError):
+        namespace["MultiHeadAttention"](3, 2, 6, 0.0, num_heads=2)
+
+
+def test_student_notebook_grades_zero_and_source_notebook_full_marks(tmp_path):
+    for name, notebook, expected in (("student", student_notebook(CATALOGUE), 0),
+                                     ("source", source_notebook(CATALOGUE), 100)):
+        nbformat.validate(nbformat.from_dict(notebook))
+        path = tmp_path / f"{name}.ipynb"
+        path.write_text(json.dumps(notebook))
+        report = grade(str(path))
+        assert report.status == "graded" and report.score == expected, name
+    assert all("not implemented yet" in " ".join(c.feedback) for c in grade(str(tmp_path / "student.ipynb")).concepts)
+
+
+def test_course_files_are_kept_or_replaced_as_asked(tmp_path):
+    course = tmp_path / "new" / "course"
+    assert write_course(course) == course
+    config = course / "nbgrader_config.py"
+    assert "c.CourseDirectory.course_id = 'course'" in config.read_text()
+    config.write_text("# mine\n")
+    result = run_cli("nbgrader", course)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "attention.ipynb exists" in result.stderr and "--force" in result.stderr
+    write_course(course, force=True)
+    assert config.read_text() == "# mine\n"
+    assert (course / "source" / "attention" / "assignment.toml").read_text() == \
+        (ROOT / "grader" / "assignment.toml").read_text()
+
+
+def test_course_with_a_config_and_bad_paths(tmp_path, write):
+    config = write("two.toml", "[points]\ncausal_mask = 10\ngpt2_sizing = 5\n")
+    course = write_course(tmp_path / "course", config=config)
+    notebook = json.loads((course / "source" / "attention" / "attention.ipynb").read_text())
+    points = {c["id"]: c["metadata"]["nbgrader"]["points"] for c in notebook["cells"]
+              if c["metadata"].get("nbgrader", {}).get("grade")}
+    assert points == {"test_causal_mask": 10, "test_gpt2_sizing": 5}
+    with pytest.raises(UsageError, match="is a file"):
+        write_course(config)
+    with pytest.raises(UsageError, match="not found"):
+        write_course(tmp_path / "other", config=tmp_path / "missing.toml")

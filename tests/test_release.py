@@ -1,0 +1,127 @@
+"""The student release: stubs, notebook and public checks, and nothing from which solutions or hidden tests
+could be rebuilt."""
+import io
+import json
+import re
+import shutil
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SUBMISSIONS, run_cli
+
+MIN_LINE = 24  # shorter code lines (`return x`, `super().__init__()`) say nothing about a solution
+# Lines that are Python plumbing or signatures (the stubs have every signature), not solution code.
+TRIVIAL_PREFIXES = ("import ", "from ", "except ", "with ", "def ", "class ", "@")
+
+
+def code_lines(source: str) -> set[str]:
+    """Each line of Python source without comments, whitespace collapsed."""
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type != tokenize.COMMENT]
+        source = tokenize.untokenize(tokens)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return {" ".join(line.split()) for line in source.splitlines() if line.strip()}
+
+
+def normalized_text(text: str) -> str:
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def public_by_design() -> str:
+    """What students are meant to have: the stubs and the public checks."""
+    paths = [*(ROOT / "exercises").glob("*.py"), *(ROOT / "grader" / "suites" / "public").glob("*.py")]
+    return "\n".join("\n".join(sorted(code_lines(path.read_text()))) for path in paths)
+
+
+def secret_lines() -> set[str]:
+    """Non-trivial lines of the solutions and of the hidden suites that the public material does not hold."""
+    lines = set()
+    for path in [*(ROOT / "solutions").rglob("*.py"), *(ROOT / "grader" / "suites" / "hidden").rglob("*.py")]:
+        lines |= code_lines(path.read_text())
+    public = public_by_design()
+    return {line for line in lines
+            if len(line) >= MIN_LINE and not line.startswith(TRIVIAL_PREFIXES) and line not in public}
+
+
+def release_text(release: Path) -> str:
+    """Every text in the release, notebooks parsed into their cells' sources, caches and binaries excluded."""
+    chunks = []
+    for path in sorted(release.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pt", ".pyc"):
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".ipynb":
+            cells = json.loads(text)["cells"]
+            text = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells)
+        chunks.append(normalized_text(text))
+    return "\n".join(chunks)
+
+
+def leaks(release: Path) -> list[str]:
+    text = release_text(release)
+    return sorted(line for line in secret_lines() if line in text)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "handout"
+    result = run_cli("release", out, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_release_contents(release):
+    assert (release / "exercises" / "attention.py").read_text() == (ROOT / "exercises" / "attention.py").read_text()
+    assert (release / "attention.ipynb").is_file() and (release / "README.md").is_file()
+    assert not (release / "grader" / "suites" / "hidden").exists()
+    assert not (release / "solutions").exists()
+    assert "_attention(" not in (release / "grader" / "reference.py").read_text()
+
+
+def test_release_leaks_no_solution_or_hidden_test(release):
+    assert len(secret_lines()) > 50  # the search has something to look for
+    assert leaks(release) == []
+
+
+def test_a_planted_leak_is_found(release, tmp_path):
+    planted = tmp_path / "planted"
+    shutil.copytree(release, planted)
+    notebook = json.loads((planted / "attention.ipynb").read_text())
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                              "source": ["attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)\n"]})
+    (planted / "attention.ipynb").write_text(json.dumps(notebook))
+    assert any("masked_fill_" in line for line in leaks(planted))
+    shutil.copy(ROOT / "grader" / "suites" / "hidden" / "test_causal_attention.py", planted / "grader" / "x.py")
+    assert any("dropout_in_eval" in line or "mask_not_sliced" in line for line in leaks(planted))
+
+
+def self_check(release, *args):
+    result = run_cli(*args, cwd=release)
+    assert result.returncode == 0, result.stderr
+    assert "sandbox" not in (result.stdout + result.stderr).lower()
+    return result.stdout
+
+
+def test_self_check_of_the_stubs_is_public_only(release):
+    out = self_check(release)
+    assert "public checks only" in out and "Total: 0/100" in out and "not implemented yet" in out
+
+
+def test_self_check_scores_full_scale_and_diagnoses(release, tmp_path):
+    shutil.copy(ROOT / "solutions" / "attention.py", tmp_path / "mine.py")
+    assert "Total: 100/100 (public checks only)" in self_check(release, tmp_path / "mine.py")
+    out = self_check(release, SUBMISSIONS / "mask_after_softmax.py", "--json", tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["checks"] == "public only"
+    assert {t["visibility"] for t in report["tests"]} == {"public"}
+    causal = next(c for c in report["concepts"] if c["id"] == "causal_mask")
+    assert causal["misconceptions"] == ["mask_after_softmax"] and causal["score"] == 0
+    assert re.search(r"Total: 88/100", out)
+
+
+def test_release_refuses_to_overwrite_without_force(release):
+    result = run_cli("release", release)
+    assert result.returncode == 2 and "--force" in result.stderr
