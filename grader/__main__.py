@@ -18,13 +18,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _grading_options(parser):
-    from grader.pipeline import DEFAULT_TIMEOUT, DEVICES
+    from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, DEVICES
 
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where student code runs (default: cpu)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"wall-clock budget for one submission (default: {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--config", metavar="PATH",
                         help="assignment file: concepts and points (default: grader/assignment.toml)")
+    parser.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB, metavar="GIB",
+                        help=f"memory limit of student code in GiB (default: {DEFAULT_MEMORY_GB:g})")
+    parser.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                        help="run student code without bubblewrap even where it is available")
 
 
 def grade_parser():
@@ -74,7 +78,8 @@ def grade_one(options) -> None:
     from grader.reporters import render_table, to_json
 
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
-                   config=options.config)
+                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory)
+    warn_about_sandbox(options.sandbox, quiet=report.public_only)
     print(render_table(report), end="")
     if options.json:
         try:
@@ -85,6 +90,15 @@ def grade_one(options) -> None:
             raise UsageError(f"cannot write the JSON report to {options.json}: {exc.strerror}") from None
 
 
+def warn_about_sandbox(enabled: bool, quiet: bool = False):
+    """Say once which protections this machine lacks (never in a student's self-check)."""
+    from grader.sandbox import detect
+
+    warning = detect(enabled).warning()
+    if warning and not quiet:
+        print(warning, file=sys.stderr)
+
+
 def run_command(command, options) -> None:
     if command == "release":
         from grader.release import write_release
@@ -92,10 +106,12 @@ def run_command(command, options) -> None:
     elif command == "batch":
         from grader.batch import grade_class
         from grader.batch.progress import progress_bar
+        warn_about_sandbox(options.sandbox)
         with progress_bar() as on_progress:
             summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
                                   device=options.device, force=options.force, students=options.student,
-                                  config=options.config, on_progress=on_progress)
+                                  config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
+                                  on_progress=on_progress)
         print(summary)
     elif command == "gradescope":
         from grader.gradescope import build_autograder

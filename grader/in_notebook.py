@@ -1,8 +1,9 @@
 """Grade a notebook from inside its own Jupyter kernel: the test cells of the nbgrader notebook call these.
 
 `concept_score` is the value an autograded test cell ends with (nbgrader reads it as the cell's partial
-credit); `check` is the student's self-check. Both grade the code this kernel has run, in a worker process
-as usual. nbgrader gives a test cell zero for any output on stderr, so grading writes nothing there.
+credit); `check` is the student's self-check with the public checks. Both grade the code this kernel has
+run, in a worker process as usual, and share one grading run per state of the kernel. nbgrader gives a
+test cell zero for any output on stderr, so grading writes nothing there.
 """
 import contextlib
 import hashlib
@@ -22,7 +23,7 @@ _reports = {}  # (assignment file, hash of the cells' sources) -> Report: one gr
 def concept_score(concept_id: str, assignment=None) -> float | None:
     """The concept's score for the code run so far (feedback printed when it lost points); None outside
     Jupyter, where there is no history to grade."""
-    result = _graded(concept_id, assignment)
+    result = _graded(concept_id, _assignment_file(assignment, required=True))
     if result is None:
         return None
     if result.score < result.concept.points:
@@ -31,8 +32,10 @@ def concept_score(concept_id: str, assignment=None) -> float | None:
 
 
 def check(concept_id: str, assignment=None) -> None:
-    """Self-check: grade the code run so far with the suites installed and print the concept's score."""
-    result = _graded(concept_id, assignment)
+    """Self-check: grade the code run so far and print the concept's score on the public checks.
+
+    A missing assignment file falls back to the grader's own: a student release may not ship one."""
+    result = _graded(concept_id, _assignment_file(assignment, required=False), public=True)
     if result is not None:
         print(_describe(result, "self-check"))
 
@@ -54,15 +57,26 @@ def executed_cells() -> tuple[Cell, ...] | None:
     return tuple(cells)
 
 
-def _graded(concept_id: str, assignment):
-    """The concept's result for the code run so far, grading at most once per state of the kernel."""
-    from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
+def _assignment_file(assignment, required: bool) -> Path:
+    from grader.catalogue import ASSIGNMENT_FILE
+
+    if not assignment:
+        return ASSIGNMENT_FILE
+    path = (Path.cwd() / assignment).resolve()  # the kernel runs in the notebook's folder
+    return path if required or path.is_file() else ASSIGNMENT_FILE
+
+
+def _graded(concept_id: str, path: Path, public: bool = False):
+    """The concept's result for the code run so far (its public tests only if `public`), grading at most
+    once per state of the kernel; None outside IPython."""
+    from grader.catalogue import load as load_catalogue
     from grader.errors import UsageError
+    from grader.results import ConceptResult
+    from grader.scoring import concept_feedback
 
     cells = executed_cells()
     if cells is None:
         return None
-    path = (Path.cwd() / assignment).resolve() if assignment else ASSIGNMENT_FILE  # cwd: the notebook's folder
     catalogue = load_catalogue(path)
     if concept_id not in catalogue.concept_ids:
         raise UsageError(f"{concept_id!r} is not a concept of {path}")
@@ -74,7 +88,12 @@ def _graded(concept_id: str, assignment):
         submission = Submission("this notebook", Path.cwd() / "notebook.ipynb", cells)
         with _silenced():
             _reports[key] = grade_submission(submission, catalogue)
-    return next(c for c in _reports[key].concepts if c.concept.id == concept_id)
+    result = next(c for c in _reports[key].concepts if c.concept.id == concept_id)
+    if not public:
+        return result
+    # Every test runs on its own inputs with fixed seeds: dropping the hidden ones is a public-only grading.
+    tests = [t for t in result.tests if t.visibility == "public"]
+    return ConceptResult(result.concept, tuple(tests), concept_feedback(catalogue, concept_id, tests))
 
 
 def _describe(result, label: str) -> str:

@@ -59,12 +59,13 @@ def source_notebook(catalogue: Catalogue) -> dict:
     cells = [_markdown("intro", INTRO + _dimension_notes()), _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
-            cells.append(_markdown(f"section-{len(cells)}", f"## {text}"))
+            cells.append(_markdown(f"section-{name}", f"## {text}"))
             continue
         cells.append(_code(name, text, {"grade": False, "solution": True, "locked": False, "task": False,
                                         "schema_version": 3, "grade_id": name}))
+        # A concept not placed in TEST_AFTER is tested after the last definition, when everything exists.
         cells += [_test_cell(concept.id, concept.points) for concept in catalogue.concepts
-                  if TEST_AFTER[concept.id] == name]
+                  if TEST_AFTER.get(concept.id, CONTRACT_NAMES[-1]) == name]
     return {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                         "language": "python"},

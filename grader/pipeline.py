@@ -6,11 +6,13 @@ from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import UsageError
 from grader.proxy import StudentProblem, StudentProxy
 from grader.results import Report
+from grader.sandbox import Limits, Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
 from grader.scoring import score, unrunnable
 from grader.submission import CONTRACT_NAMES, Submission, locate
 
 DEFAULT_TIMEOUT = 300.0  # seconds of wall clock for a whole submission
+DEFAULT_MEMORY_GB = 4.0  # address space of a worker, in GiB
 DEVICES = ("cpu", "cuda")
 
 
@@ -39,7 +41,7 @@ def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...]]:
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
-          config=None) -> Report:
+          config=None, sandbox: bool = True, memory_gb: float = DEFAULT_MEMORY_GB) -> Report:
     """Grade the submission at `submission_path` and return its report.
 
     `config` is an assignment file (concepts and points; default grader/assignment.toml). Raises UsageError
@@ -48,12 +50,23 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
     """
     catalogue = load_catalogue(Path(config)) if config else load_catalogue()
     selected = check_options(catalogue, device, concepts, timeout)
-    return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout)
+    return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
+                            sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb))
+
+
+def worker_limits(timeout: float, memory_gb: float) -> Limits:
+    if memory_gb <= 0:
+        raise UsageError(f"--memory must be a positive number of GiB, not {memory_gb:g}")
+    return Limits(memory_bytes=int(memory_gb * 2**30), cpu_seconds=int(timeout) + 30)
 
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
-                     timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS) -> Report:
-    """Grade a submission already read from disk (or built from notebook cells) against the catalogue."""
+                     timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
+                     limits: Limits | None = None) -> Report:
+    """Grade a submission already read from disk (or built from notebook cells) against the catalogue.
+
+    The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`.
+    """
     concept_ids = tuple(concepts) or catalogue.concept_ids
     only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
 
@@ -64,7 +77,8 @@ def grade_submission(submission: Submission, catalogue: Catalogue, *, device: st
 
     if submission.problem:
         return report("error", submission.problem, unrunnable(catalogue, concept_ids, submission.problem))
-    proxy = StudentProxy(submission, device=device, budget_seconds=timeout)
+    proxy = StudentProxy(submission, sandbox or detect(), device=device, budget_seconds=timeout,
+                         limits=limits or worker_limits(timeout, DEFAULT_MEMORY_GB))
     proxy.start()  # the worker imports torch while this process imports pytest and torch
     try:
         if device == "cuda":

@@ -14,9 +14,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from grader import wire
+from grader.sandbox import SANDBOX_SUBMISSION, Limits, Sandbox, apply_limits, bwrap_command, worker_uid
 from grader.submission import CONTRACT_NAMES, Submission
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -74,20 +76,27 @@ class Budget:
 
 
 class WorkerProcess:
-    """One running worker and its two pipes."""
+    """One running worker and its two pipes, confined by the sandbox when there is one."""
 
-    def __init__(self, device, output_file):
+    def __init__(self, device, output_file, sandbox: Sandbox, limits: Limits, import_dir: str | None):
         requests_read, self.requests = os.pipe()
         self.responses, responses_write = os.pipe()
         self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "OMP_", "MKL_"))}
-        env.update(PYTHONPATH=str(PACKAGE_ROOT), PYTHONHASHSEED="0", PYTHONUNBUFFERED="1",
-                   PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
+        argv = [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
+                "--responses", str(responses_write), "--device", device]
+        if sandbox.isolated:
+            self.search_path = SANDBOX_SUBMISSION if import_dir else None
+            argv = bwrap_command(sandbox, argv, env, import_dir, device, worker_uid())
+        else:
+            self.search_path = import_dir
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
+            env = {**inherited, **env, "PYTHONPATH": str(PACKAGE_ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
-             "--responses", str(responses_write), "--device", device],
-            pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
-            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True)
+            argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
+            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
+            preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
         os.close(requests_read)
         os.close(responses_write)
         os.set_blocking(self.requests, False)
@@ -151,8 +160,11 @@ class WorkerProcess:
 class StudentProxy:
     """The submission as tests see it: calls go to a worker process and come back as plain data."""
 
-    def __init__(self, submission: Submission, device="cpu", budget_seconds=300.0, call_timeout=CALL_TIMEOUT):
+    def __init__(self, submission: Submission, sandbox: Sandbox, device="cpu", budget_seconds=300.0,
+                 call_timeout=CALL_TIMEOUT, limits: Limits = Limits()):
         self.submission = submission
+        self.sandbox = sandbox
+        self.limits = limits
         self.device = device
         self.budget = Budget(budget_seconds)
         self.call_timeout = call_timeout
@@ -168,11 +180,11 @@ class StudentProxy:
 
     def start(self):
         """Start a worker and send it the submission, without waiting for the answer."""
-        self.worker = WorkerProcess(self.device, self.output)
+        self.worker = WorkerProcess(self.device, self.output, self.sandbox, self.limits, self.submission.import_dir)
         self.starts += 1
         request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
                                            for c in self.submission.cells],
-                   "names": list(CONTRACT_NAMES), "search_path": self.submission.search_path}
+                   "names": list(CONTRACT_NAMES), "search_path": self.worker.search_path}
         self.worker.send(wire.encode(request), time.monotonic() + LOAD_TIMEOUT)
         self.pending_load = True
 

@@ -36,11 +36,7 @@ class Submission:
     file: Path | None  # the file holding the code
     cells: tuple[Cell, ...] = ()
     problem: str | None = None  # why it cannot be run at all
-
-    @property
-    def search_path(self) -> str | None:
-        """The folder the student's own imports resolve against."""
-        return str(self.file.parent.resolve()) if self.file else None
+    import_dir: str | None = None  # a folder submission: the student's own imports resolve against it
 
 
 def defines_contract_name(source: str) -> bool:
@@ -145,4 +141,5 @@ def locate(display_path: str) -> Submission:
         return Submission(display_path, None,
                           problem=f"{display_path} holds several candidate submissions ({names}); keep exactly one")
     # Cells are named after the file (for tracebacks); the submission keeps the path as given.
-    return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path)
+    return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path,
+                   import_dir=str(path.resolve()))

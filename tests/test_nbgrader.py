@@ -74,6 +74,8 @@ def filled(release: dict, swaps: dict[str, str]) -> dict:
     code = definitions(SOLUTIONS)
     for name, mutant in swaps.items():
         code[name] = definitions(SUBMISSIONS / f"{mutant}.py")[name]
+    # A magic before a definition: the kernel's history must be graded as the notebook file is.
+    code["attention_scores"] = "%load_ext autoreload\n" + code["attention_scores"]
     for cell in notebook["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id in code:

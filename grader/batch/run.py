@@ -14,7 +14,7 @@ from grader.batch.entries import Entry, content_hash, find_entries, unpack
 from grader.batch.outputs import feedback_html, grades_csv, summary_html
 from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
 from grader.errors import UsageError
-from grader.pipeline import DEFAULT_TIMEOUT, check_options
+from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 from grader.runner import SUITES_DIR, suites_hash
 
 
@@ -51,16 +51,19 @@ def error_report(student: str, reason: str, catalogue, device: str) -> dict:
             "tests": [], "notes": [], "output": ""}
 
 
-def _grade_one(path: str, label: str, device: str, timeout: float, config: str) -> dict:
+def _grade_one(path: str, label: str, device: str, timeout: float, config: str, sandbox: bool,
+               memory_gb: float) -> dict:
     """Runs in a pool process: grade one submission and return its JSON report."""
     from dataclasses import replace
 
-    from grader.pipeline import grade_submission
+    from grader.pipeline import grade_submission, worker_limits
     from grader.reporters import to_json
+    from grader.sandbox import detect
     from grader.submission import locate
 
     submission = replace(locate(path), display_path=label)
-    return to_json(grade_submission(submission, load_catalogue(Path(config)), device=device, timeout=timeout))
+    return to_json(grade_submission(submission, load_catalogue(Path(config)), device=device, timeout=timeout,
+                                    sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb)))
 
 
 def _write(path: Path, text: str):
@@ -80,7 +83,8 @@ def _saved_report(path: Path, key: str) -> dict | None:
 
 
 def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT, device="cpu", force=False,
-                students=(), config=None, on_progress=None) -> BatchSummary:
+                students=(), config=None, sandbox=True, memory_gb=DEFAULT_MEMORY_GB,
+                on_progress=None) -> BatchSummary:
     """Grade every entry of submissions_dir into out_dir (reports/, feedback/, grades.csv, summary.html).
 
     `on_progress(done, total, student)` is called as students finish. One student's failure never stops
@@ -89,6 +93,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     config_path = Path(config) if config else ASSIGNMENT_FILE
     catalogue = load_catalogue(config_path)
     check_options(catalogue, device, (), timeout)
+    worker_limits(timeout, memory_gb)  # validates memory_gb
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
@@ -99,7 +104,8 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
         raise UsageError("--out must not be inside the submissions folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = {"device": device, "timeout": timeout, "config": config_path.read_text(encoding="utf-8")}
+    options = {"device": device, "timeout": timeout, "config": config_path.read_text(encoding="utf-8"),
+               "sandbox": sandbox, "memory_gb": memory_gb}
 
     reports, to_grade, reused = {}, [], 0
     for entry in entries:
@@ -119,7 +125,8 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         on_progress(done, len(entries), None)
     work_dir = out_dir / ".unpacked"
     try:
-        for student, report in _grade_all(to_grade, work_dir, device, timeout, config_path, catalogue, jobs):
+        grading = (device, timeout, str(config_path), sandbox, memory_gb)
+        for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             reports[student] = report
             _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
             done += 1
@@ -138,10 +145,14 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     return BatchSummary(out_dir, len(to_grade), reused, errors, len(entries))
 
 
-def _grade_all(to_grade, work_dir, device, timeout, config_path, catalogue, jobs):
-    """Yield (student, report) as they finish, grading `jobs` students at a time in separate processes."""
+def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
+    """Yield (student, report) as they finish, grading `jobs` students at a time in separate processes.
+
+    `grading` holds _grade_one's arguments after the path and label.
+    """
     if not to_grade:
         return
+    device = grading[0]
     jobs = min(jobs or os.cpu_count() or 1, len(to_grade))
     # spawn: a fork of a process that has already used torch can hang in OpenMP.
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -152,7 +163,7 @@ def _grade_all(to_grade, work_dir, device, timeout, config_path, catalogue, jobs
             except ValueError as exc:
                 yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
                 continue
-            future = pool.submit(_grade_one, str(path), entry.path.name, device, timeout, str(config_path))
+            future = pool.submit(_grade_one, str(path), entry.path.name, *grading)
             futures[future] = (entry, key)
         for future in as_completed(futures):
             entry, key = futures[future]

@@ -1,0 +1,152 @@
+"""How the worker process is confined: bubblewrap namespaces, an unprivileged uid and resource limits.
+
+On Linux with bubblewrap (`bwrap`), each worker sees only the Python installation (read-only), the worker
+module, the student's own folder (read-only) and a private /tmp; it has no network (not even loopback) and
+its own process namespace, so every process it starts, daemons included, dies with it. Run as root, it drops
+to an unprivileged uid so that the process-count limit binds. Resource limits (memory, CPU time, file size,
+processes) apply with or without bubblewrap. `Sandbox.missing` says which protections this machine lacks.
+"""
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+GRADER_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = GRADER_DIR.parent
+WORKER_FILES = ("__init__.py", "worker.py", "wire.py")  # all the grader code a worker may see
+SANDBOX_GRADER = "/opt/attention-grader"
+SANDBOX_SUBMISSION = "/submission"
+SANDBOX_UID_BASE = 61000  # unprivileged uids for workers when the grader runs as root
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker; the defaults fit a course (see the README)."""
+    memory_bytes: int = 4 * 2**30  # address space; not applied on CUDA, where it breaks the driver
+    processes: int = 128  # threads count too; binds only when the worker runs under its own uid
+    output_bytes: int = 16 * 2**20  # largest file (printed output included) the worker may write
+    cpu_seconds: int = 600
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What this machine can do to confine a worker."""
+    bwrap: str | None  # path of bubblewrap when it works here
+    drop_uid: bool  # running as root: workers get their own unprivileged uid
+    missing: tuple[str, ...] = field(default=())  # protections that are not available, for the warning
+
+    @property
+    def isolated(self) -> bool:
+        return self.bwrap is not None
+
+    def warning(self) -> str | None:
+        if not self.missing:
+            return None
+        return ("warning: student code runs without " + ", ".join(self.missing)
+                + " (see the README's 'Grading untrusted code')")
+
+
+@cache
+def detect(enabled: bool = True) -> Sandbox:
+    """Probe once per process whether bubblewrap works here (Ubuntu 24.04 may forbid user namespaces)."""
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if not enabled:
+        return Sandbox(None, False, ("a sandbox (--no-sandbox)",))
+    bwrap = shutil.which("bwrap") if sys.platform.startswith("linux") else None
+    if bwrap:
+        probe = subprocess.run([bwrap, *namespace_flags(root), "--ro-bind", "/", "/", "true"],
+                               capture_output=True, timeout=30)
+        if probe.returncode != 0:
+            bwrap = None
+    if bwrap is None:
+        return Sandbox(None, False, ("file-system isolation", "network isolation", "a process namespace",
+                                     "a process-count limit"))
+    if root and not shutil.which("setpriv"):
+        return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
+    return Sandbox(bwrap, root, () if root else ("a process-count limit (needs root to drop to another uid)",))
+
+
+def namespace_flags(root: bool) -> list[str]:
+    # As root, no user namespace: the sandbox keeps the power to switch to an unprivileged uid inside.
+    flags = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    return flags if root else ["--unshare-user", *flags]
+
+
+def _readonly_paths() -> list[Path]:
+    """The Python installation the worker needs: prefixes and import paths outside this project."""
+    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.is_dir() and PROJECT_DIR not in (path, *path.parents) and path != Path("/"):
+            paths.add(path)
+    return sorted(p for p in paths if not any(q in p.parents for q in paths))
+
+
+def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str | None, device: str,
+                  uid: int) -> list[str]:
+    """The bubblewrap command line that runs argv (a Python command) confined."""
+    command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
+               "--clearenv", "--ro-bind", "/usr", "/usr"]
+    for name in ("lib", "lib32", "lib64", "bin", "sbin"):
+        path = Path("/") / name
+        if path.is_symlink():
+            command += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            command += ["--ro-bind", str(path), str(path)]
+    for path in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/localtime"):
+        if Path(path).exists():
+            command += ["--ro-bind", path, path]
+    command += ["--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
+    command += ["--dev-bind", "/dev", "/dev", "--ro-bind", "/sys", "/sys"] if device == "cuda" else ["--dev", "/dev"]
+    made = {Path("/"), Path("/tmp"), Path("/usr")}
+
+    def bind(source, target):
+        # Parents that bubblewrap creates must be traversable by the worker's unprivileged uid.
+        for parent in reversed(Path(target).parents):
+            if parent not in made:
+                command.extend(["--perms", "0755", "--dir", str(parent)])
+                made.add(parent)
+        command.extend(["--ro-bind", str(source), str(target)])
+
+    bound = _readonly_paths()
+    for path in bound:
+        bind(path, path)
+    # The grader package and this project may sit inside a bound prefix (a non-editable install): hide them.
+    for secret in (GRADER_DIR, PROJECT_DIR):
+        if any(b in secret.parents for b in bound):
+            command += ["--tmpfs", str(secret)]
+    for name in WORKER_FILES:
+        bind(GRADER_DIR / name, f"{SANDBOX_GRADER}/grader/{name}")
+    if import_dir:
+        bind(import_dir, SANDBOX_SUBMISSION)
+    for key, value in {**env, "PYTHONPATH": SANDBOX_GRADER, "HOME": "/tmp", "PATH": "/usr/bin:/bin"}.items():
+        command += ["--setenv", key, value]
+    command += ["--chdir", "/tmp"]
+    if sandbox.drop_uid:
+        command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return command + argv
+
+
+def worker_uid() -> int:
+    """An unprivileged uid for this grading process's workers (each pool process gets its own)."""
+    return SANDBOX_UID_BASE + os.getpid() % 4000
+
+
+def apply_limits(limits: Limits, device: str, own_uid: bool):
+    """Set the worker's resource limits; runs in the child just before it executes (preexec_fn)."""
+    def cap(kind, value):
+        soft, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
+
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_FSIZE, limits.output_bytes)
+    cap(resource.RLIMIT_CPU, limits.cpu_seconds)
+    if device != "cuda":
+        cap(resource.RLIMIT_AS, limits.memory_bytes)
+    if own_uid:
+        cap(resource.RLIMIT_NPROC, limits.processes)
