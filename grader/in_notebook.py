@@ -20,12 +20,12 @@ GRADING_CELL = re.compile(r"^\s*(from\s+grader\.in_notebook\s+import|import\s+gr
 _reports = {}  # (assignment file, hash of the cells' sources) -> Report: one grading run per kernel state
 
 
-def concept_score(concept_id: str, assignment=None) -> float | None:
-    """The concept's score for the code run so far (feedback printed when it lost points); None outside
+def concept_score(concept_id: str, assignment=None) -> float:
+    """The concept's score for the code run so far (feedback printed when it lost points); 0.0 outside
     Jupyter, where there is no history to grade."""
     result = _graded(concept_id, _assignment_file(assignment, required=True))
     if result is None:
-        return None
+        return 0.0  # not None: nbgrader gives full credit to a test cell without a result
     if result.score < result.concept.points:
         print(_describe(result, "graded"))
     return float(min(result.score, result.concept.points))  # nbgrader rejects more than the cell's points

@@ -60,6 +60,10 @@ class GradingPlugin:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
 
+    def pytest_runtest_setup(self, item):
+        if self.proxy is not None:
+            self.proxy.next_test()
+
     def pytest_json_runtest_metadata(self, item, call):
         marker = item.get_closest_marker("concept")
         metadata = {"concept": marker.args[0], "visibility": marker.kwargs["visibility"]}

@@ -88,7 +88,7 @@ class WorkerProcess:
                 "--responses", str(responses_write), "--device", device]
         if sandbox.isolated:
             self.search_path = SANDBOX_SUBMISSION if import_dir else None
-            argv = bwrap_command(sandbox, argv, env, import_dir, device, worker_uid())
+            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid())
         else:
             self.search_path = import_dir
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
@@ -174,6 +174,9 @@ class StudentProxy:
         self.pending_load = False
         self.load_failure = None  # a top level that hangs or crashes would do so again: fail fast
         self.broken = {}  # target -> the StudentTimeout or StudentCrash it caused
+        self.baseline_strays = 0  # processes the submission's top level left running
+        self.last_strays = 0
+        self.restart_pending = False
         self.starts = 0
 
     # --- the worker's life -----------------------------------------------------------------
@@ -202,6 +205,8 @@ class StudentProxy:
                 raise
             if self.load_result is None:
                 self.load_result = reply["ok"]
+            # Processes the top level left running (a daemon) stay until the worker stops; count them once.
+            self.baseline_strays = self.last_strays
 
     def loaded(self) -> dict:
         """The outcome of running the submission's cells: per-cell errors and which names it defines."""
@@ -215,11 +220,15 @@ class StudentProxy:
         return time.monotonic() + min(limit, remaining)
 
     def _receive(self, limit: float, what: str):
+        deadline = self._deadline(limit)
         try:
-            reply = self.worker.receive(self._deadline(limit))
+            reply = self.worker.receive(deadline)
         except StudentTimeout:
             self.close()
-            raise StudentTimeout(f"no answer within {min(limit, self.budget.seconds):g} s while {what} "
+            if self.budget.remaining() <= 0:
+                raise StudentTimeout(f"the submission's time budget of {self.budget.seconds:g} s ran out while "
+                                     f"{what}") from None
+            raise StudentTimeout(f"no answer within {limit:g} s while {what} "
                                  "(an endless loop or a very slow computation?)") from None
         except StudentCrash:
             self.close()
@@ -227,6 +236,8 @@ class StudentProxy:
         if not isinstance(reply, dict):
             self.close()
             raise StudentCrash("the worker sent a malformed reply")
+        strays = reply.get("strays", 0)
+        self.last_strays = strays if type(strays) is int else 0
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             raise StudentError(str(error.get("type", "Error")), str(error.get("message", "")),
@@ -251,12 +262,22 @@ class StudentProxy:
         self._ensure_loaded()
         try:
             self.worker.send(wire.encode(message), self._deadline(self.call_timeout))
-            return self._receive(self.call_timeout, what)["ok"]
+            reply = self._receive(self.call_timeout, what)
         except (StudentTimeout, StudentCrash) as problem:
             self.close()
             if target is not None:
                 self.broken[target] = problem
             raise
+        finally:
+            # A call that left processes behind (a fork bomb) gets a fresh worker before the next test.
+            self.restart_pending |= self.last_strays > self.baseline_strays
+        return reply["ok"]
+
+    def next_test(self):
+        """Called between tests: replace a worker that student code left processes running in."""
+        if self.restart_pending:
+            self.restart_pending = False
+            self.close()
 
     def close(self):
         if self.worker is not None:

@@ -77,12 +77,15 @@ def namespace_flags(root: bool) -> list[str]:
 
 
 def _readonly_paths() -> list[Path]:
-    """The Python installation the worker needs: prefixes and import paths outside this project."""
-    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    for entry in sys.path:
-        path = Path(entry or ".").resolve()
-        if path.is_dir() and PROJECT_DIR not in (path, *path.parents) and path != Path("/"):
-            paths.add(path)
+    """The Python installation the worker needs: its prefixes and site-packages folders, nothing else.
+
+    Not sys.path: it starts with the current folder, which may hold the class's submissions.
+    """
+    import site
+
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()]
+    paths = {Path(p).resolve() for p in candidates if Path(p).is_dir()}
+    paths = {p for p in paths if p != Path("/") and p not in PROJECT_DIR.parents}
     return sorted(p for p in paths if not any(q in p.parents for q in paths))
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 import traceback
 import types
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -280,6 +281,30 @@ class Worker:
             return {"error": describe_error(exc, self.filenames)}
 
 
+def close_quietly(*fds):
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # already closed, e.g. in a grandchild
+
+
+def stray_processes() -> int:
+    """How many other live processes share this worker's process namespace (its init and itself excepted)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass  # reap the student's finished children so that they are not counted
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (1, os.getpid()):
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    count += f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            except (OSError, IndexError):
+                pass  # it ended meanwhile
+    return count
+
+
 def configure_torch(device):
     # One thread and no TF32: the same submission gets the same numbers every time and under load.
     torch.set_num_threads(1)
@@ -294,17 +319,25 @@ def main(argv=None):
     parser.add_argument("--requests", type=int, required=True)
     parser.add_argument("--responses", type=int, required=True)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--isolated", action="store_true", help="running in its own process namespace")
     options = parser.parse_args(argv)
     configure_torch(options.device)
     # Past the output limit a write fails with an OSError in the student's code instead of killing the worker.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.setrecursionlimit(10_000)
+    protocol_pid = os.getpid()
+    # Processes the student forks must never speak the protocol: they lose its pipes at birth.
+    os.register_at_fork(after_in_child=partial(close_quietly, options.requests, options.responses))
     worker = Worker(options.device)
     while True:
         request = read_frame(options.requests)
         if request is None:
             return
         reply = worker.handle(request)
+        if os.getpid() != protocol_pid:
+            os._exit(0)  # a forked child came back out of the student's code
+        if options.isolated:
+            reply["strays"] = stray_processes()
         try:
             frame = wire.encode(reply)
         except wire.WireError as exc:

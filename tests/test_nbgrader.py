@@ -83,6 +83,12 @@ def filled(release: dict, swaps: dict[str, str]) -> dict:
     return notebook
 
 
+def outputs(course, student) -> dict[str, list]:
+    """Each code cell's outputs in the student's autograded notebook, by cell id."""
+    autograded = json.loads((course / "autograded" / student / "attention" / "attention.ipynb").read_text())
+    return {c["id"]: c["outputs"] for c in autograded["cells"] if c["cell_type"] == "code"}
+
+
 def nbgrader(*args, cwd):
     env = {**os.environ,
            "PYTHONPATH": str(ROOT),  # the kernel imports grader.in_notebook
@@ -124,6 +130,10 @@ def test_autograded_totals_match_the_grader(course):
         for student in STUDENTS:
             notebook = course / "submitted" / student / "attention" / "attention.ipynb"
             report = grade(str(notebook), config=course / "source" / "attention" / "assignment.toml")
+            graded = {g.name: g.score for g in gradebook.find_submission_notebook("attention", "attention",
+                                                                                  student).grades}
+            expected = {f"test_{c.concept.id}": c.score for c in report.concepts}
+            assert graded == pytest.approx(expected, abs=0.01), (student, outputs(course, student))
             assert gradebook.find_submission("attention", student).score == pytest.approx(report.score, abs=0.01)
         cells = gradebook.find_submission_notebook("attention", "attention", "mask_diagonal").grades
         lost = {g.name: g.max_score - g.score for g in cells if g.score < g.max_score}
@@ -132,13 +142,14 @@ def test_autograded_totals_match_the_grader(course):
 
 def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course.name) as gradebook:
-        assert gradebook.find_submission("attention", "honest").score == sum(c.points for c in CATALOGUE.concepts)
+        total = gradebook.find_submission("attention", "honest").score
+    assert total == sum(c.points for c in CATALOGUE.concepts), outputs(course, "honest")
     for student in STUDENTS:
-        autograded = json.loads((course / "autograded" / student / "attention" / "attention.ipynb").read_text())
-        outputs = [o for c in autograded["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
-        assert not [o for o in outputs if o["output_type"] == "error" or o.get("name") == "stderr"], student
-    causal = next(c for c in autograded["cells"] if c["id"] == "test_causal_mask")
-    printed = "".join(t for o in causal["outputs"] if o.get("name") == "stdout" for t in o["text"])
+        cells = outputs(course, student)
+        assert not [o for out in cells.values() for o in out if o["output_type"] == "error"
+                    or o.get("name") == "stderr"], (student, cells)
+    printed = "".join(t for o in outputs(course, "mask_diagonal")["test_causal_mask"] if o.get("name") == "stdout"
+                      for t in o["text"])
     assert "mask_includes_diagonal" in printed and "self-check causal_mask: 0/12" in printed
 
 
@@ -156,6 +167,13 @@ def test_student_notebook_has_no_solutions_and_every_name_is_a_stub():
         namespace["attention_scores"](torch.ones(2, 3))
     with pytest.raises(NotImplementedError):
         namespace["MultiHeadAttention"](3, 2, 6, 0.0, num_heads=2)
+
+
+def test_grading_cells_do_nothing_outside_jupyter(capsys):
+    from grader.in_notebook import check, concept_score
+
+    assert concept_score("causal_mask") == 0.0 and check("causal_mask") is None
+    assert capsys.readouterr() == ("", "")
 
 
 def test_student_notebook_grades_zero_and_source_notebook_full_marks(tmp_path):
