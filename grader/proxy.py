@@ -18,7 +18,8 @@ from functools import partial
 from pathlib import Path
 
 from grader import wire
-from grader.sandbox import SANDBOX_SUBMISSION, Limits, Sandbox, apply_limits, bwrap_command, worker_uid
+from grader.sandbox import (SANDBOX_SUBMISSION, Limits, Sandbox, apply_limits, bwrap_command,
+                            private_worker_package, unprivileged_command, worker_uid)
 from grader.submission import CONTRACT_NAMES, Submission
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,11 @@ class WorkerProcess:
             self.search_path = import_dir
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
             env = {**inherited, **env, "PYTHONPATH": str(PACKAGE_ROOT)}
+            if sandbox.drop_uid:
+                # Another user that cannot read the grader's files: give it its own copy of the worker.
+                os.chmod(self.scratch.name, 0o1777)
+                env["PYTHONPATH"] = str(private_worker_package(Path(self.scratch.name) / ".worker"))
+                argv = unprivileged_command(argv, worker_uid())
         self.process = subprocess.Popen(
             argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
             stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,

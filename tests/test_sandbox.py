@@ -1,0 +1,76 @@
+"""The sandbox's parts: what a worker may see, the unprivileged fallback, and the warning about what is missing."""
+import os
+import shutil
+import textwrap
+
+import pytest
+
+from conftest import run_cli, solution_source
+from grader.catalogue import load
+from grader.pipeline import grade_submission
+from grader.sandbox import PROJECT_DIR, Sandbox, bwrap_command, detect
+from grader.submission import locate
+
+
+def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the current folder (often the class's) must never be bound
+    command = bwrap_command(Sandbox("/usr/bin/bwrap", True), ["python"], {}, None, "cpu", 61234)
+    bound = [command[i + 1] for i, flag in enumerate(command) if flag == "--ro-bind"]
+    assert "--unshare-net" in command and "--unshare-pid" in command and "--die-with-parent" in command
+    assert str(tmp_path) not in bound and "/" not in bound
+    assert not any(path == str(PROJECT_DIR) or path.startswith(str(PROJECT_DIR / "solutions")) for path in bound)
+    assert [p for p in bound if p.startswith(str(PROJECT_DIR))] == [
+        str(PROJECT_DIR / "grader" / name) for name in ("__init__.py", "worker.py", "wire.py")]
+    assert command[-6:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--", "python"]
+
+
+@pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv")),
+                    reason="needs root and setpriv")
+def test_without_namespaces_root_runs_workers_as_another_user(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hidden expected values")
+    secret.chmod(0o600)
+    locked = tmp_path / "results"
+    locked.mkdir(mode=0o755)
+    probe = textwrap.dedent(f"""
+        import os
+        print("UID", os.getuid())
+        for attempt in (lambda: open({str(secret)!r}).read(), lambda: open({str(locked / 'results.json')!r}, "w")):
+            try:
+                attempt()
+                print("ALLOWED")
+            except OSError:
+                print("DENIED")
+        """)
+    (tmp_path / "attention.py").write_text(solution_source() + probe)
+    report = grade_submission(locate(str(tmp_path / "attention.py")), load(),
+                              sandbox=Sandbox(None, True, ("file-system isolation",)), concepts=("attention_scores",))
+    assert report.score == 6
+    assert "UID 0" not in report.output and "UID" in report.output
+    assert report.output.count("DENIED") == 2 and "ALLOWED" not in report.output
+    assert not (locked / "results.json").exists()
+
+
+def test_missing_protections_are_named_once(tmp_path):
+    result = run_cli("solutions", "--no-sandbox", "--concept", "attention_scores")
+    assert result.returncode == 0
+    assert result.stderr.count("warning: student code runs without") == 1
+    assert "--no-sandbox" in result.stderr
+
+
+@pytest.mark.skipif(not detect().isolated, reason="bubblewrap is not available on this machine")
+def test_a_sandboxed_folder_submission_imports_its_own_helpers_only(tmp_path):
+    (tmp_path / "classmate.py").write_text("SECRET = 1\n")
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "helpers.py").write_text("SCALE = 0.5\n")
+    (folder / "attention.py").write_text(solution_source() + textwrap.dedent("""
+        import helpers
+        try:
+            import classmate
+            print("CLASSMATE FOUND")
+        except ImportError:
+            print("no classmate")
+        """))
+    report = grade_submission(locate(str(folder)), load(), concepts=("attention_scores",))
+    assert report.score == 6 and "no classmate" in report.output
