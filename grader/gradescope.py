@@ -33,15 +33,21 @@ pip3 install torch --index-url https://download.pytorch.org/whl/cpu
 pip3 install numpy
 # The grader's other dependencies (pytest, pytest-json-report, rich); run_autograder runs the source itself.
 pip3 install /autograder/source
+# bubblewrap sandboxes student code where the container allows it; elsewhere workers run as another user.
+(apt-get update -qq && apt-get install -y -qq bubblewrap) || echo "setup.sh: no bubblewrap; workers will run unprivileged"
 """
 
 RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission: it grades $AUTOGRADER_ROOT/submission and writes
 # $AUTOGRADER_ROOT/results/results.json. AUTOGRADER_ROOT is /autograder there (a temporary folder in tests).
-# Student code runs in the grader's worker process, as this same user: the results folder must not be
-# writable by student code, or a submission could write its own score (sandboxing is a separate issue).
+# Student code runs only in the grader's worker process: sandboxed by bubblewrap where it works, otherwise
+# (as root) under another user. Either way it cannot read the hidden suites or write the results folder.
 export AUTOGRADER_ROOT="${AUTOGRADER_ROOT:-/autograder}"
+if [ "$(id -u)" = 0 ]; then
+    chmod -R go-rwx "$AUTOGRADER_ROOT/source"
+    mkdir -p "$AUTOGRADER_ROOT/results" && chmod 755 "$AUTOGRADER_ROOT/results"
+fi
 cd "$AUTOGRADER_ROOT/source"
 exec python3 -m grader.gradescope
 """

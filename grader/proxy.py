@@ -22,7 +22,6 @@ from grader.sandbox import (SANDBOX_SUBMISSION, Limits, Sandbox, apply_limits, b
                             private_worker_package, unprivileged_command, worker_uid)
 from grader.submission import CONTRACT_NAMES, Submission
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
 OUTPUT_LIMIT = 8_000  # characters of the student's printed output kept for the report
@@ -87,17 +86,18 @@ class WorkerProcess:
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
         argv = [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
                 "--responses", str(responses_write), "--device", device]
+        # The worker's own copy of the three modules it runs: readable by the unprivileged uid it may run
+        # under, while the grader's files (hidden suites among them) may be readable by root alone.
+        worker_dir = private_worker_package(Path(self.scratch.name) / ".worker")
         if sandbox.isolated:
             self.search_path = SANDBOX_SUBMISSION if import_dir else None
-            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid())
+            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
         else:
             self.search_path = import_dir
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
-            env = {**inherited, **env, "PYTHONPATH": str(PACKAGE_ROOT)}
+            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
             if sandbox.drop_uid:
-                # Another user that cannot read the grader's files: give it its own copy of the worker.
                 os.chmod(self.scratch.name, 0o1777)
-                env["PYTHONPATH"] = str(private_worker_package(Path(self.scratch.name) / ".worker"))
                 argv = unprivileged_command(argv, worker_uid())
         self.process = subprocess.Popen(
             argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,

@@ -117,8 +117,11 @@ def _readonly_paths() -> list[Path]:
 
 
 def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str | None, device: str,
-                  uid: int) -> list[str]:
-    """The bubblewrap command line that runs argv (a Python command) confined."""
+                  uid: int, worker_dir: Path) -> list[str]:
+    """The bubblewrap command line that runs argv (a Python command) confined.
+
+    worker_dir holds the worker package (see private_worker_package); it appears at SANDBOX_GRADER.
+    """
     command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
                "--clearenv", "--ro-bind", "/usr", "/usr"]
     for name in ("lib", "lib32", "lib64", "bin", "sbin"):
@@ -149,8 +152,7 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     for secret in (GRADER_DIR, PROJECT_DIR):
         if any(b in secret.parents for b in bound):
             command += ["--tmpfs", str(secret)]
-    for name in WORKER_FILES:
-        bind(GRADER_DIR / name, f"{SANDBOX_GRADER}/grader/{name}")
+    bind(worker_dir, SANDBOX_GRADER)
     if import_dir:
         bind(import_dir, SANDBOX_SUBMISSION)
     for key, value in {**env, "PYTHONPATH": SANDBOX_GRADER, "HOME": "/tmp", "PATH": "/usr/bin:/bin"}.items():

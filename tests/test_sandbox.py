@@ -1,26 +1,29 @@
 """The sandbox's parts: what a worker may see, the unprivileged fallback, and the warning about what is missing."""
 import os
 import shutil
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from conftest import run_cli, solution_source
 from grader.catalogue import load
 from grader.pipeline import grade_submission
-from grader.sandbox import PROJECT_DIR, Sandbox, bwrap_command, detect
+from grader.sandbox import PROJECT_DIR, Sandbox, bwrap_command, detect, private_worker_package
 from grader.submission import locate
 
 
 def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the current folder (often the class's) must never be bound
-    command = bwrap_command(Sandbox("/usr/bin/bwrap", True), ["python"], {}, None, "cpu", 61234)
+    worker_dir = private_worker_package(tmp_path / "worker")
+    command = bwrap_command(Sandbox("/usr/bin/bwrap", True), ["python"], {}, None, "cpu", 61234, worker_dir)
     bound = [command[i + 1] for i, flag in enumerate(command) if flag == "--ro-bind"]
     assert "--unshare-net" in command and "--unshare-pid" in command and "--die-with-parent" in command
-    assert str(tmp_path) not in bound and "/" not in bound
-    assert not any(path == str(PROJECT_DIR) or path.startswith(str(PROJECT_DIR / "solutions")) for path in bound)
-    assert [p for p in bound if p.startswith(str(PROJECT_DIR))] == [
-        str(PROJECT_DIR / "grader" / name) for name in ("__init__.py", "worker.py", "wire.py")]
+    assert str(tmp_path) not in bound and "/" not in bound and str(worker_dir) in bound
+    venv = str(Path(sys.prefix).resolve())  # CI's virtual environment lives inside the project: only it is bound
+    assert not [p for p in bound if p.startswith(str(PROJECT_DIR)) and not p.startswith(venv)]
+    assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "wire.py", "worker.py"]
     assert command[-6:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--", "python"]
 
 
