@@ -167,10 +167,10 @@ class StudentProxy:
     """The submission as tests see it: calls go to a worker process and come back as plain data."""
 
     def __init__(self, submission: Submission, sandbox: Sandbox, device="cpu", budget_seconds=300.0,
-                 call_timeout=CALL_TIMEOUT, limits: Limits = Limits()):
+                 call_timeout=CALL_TIMEOUT, limits: Limits | None = None):
         self.submission = submission
         self.sandbox = sandbox
-        self.limits = limits
+        self.limits = limits or Limits()
         self.device = device
         self.budget = Budget(budget_seconds)
         self.call_timeout = call_timeout

@@ -55,7 +55,7 @@ def _stored_reference_module() -> str:
                  else {getattr(node, "name", None)})
         if names & {"SCALE", "MASK", "VALUES", "HEADS", "OUT_PROJ", "misconception_of", "call_key"}:
             keep.append(ast.get_source_segment(source, node))
-    header = textwrap.dedent(f'''\
+    header = textwrap.dedent('''\
         """Stored reference outputs for the public checks of this student release.
 
         The checks compare your outputs with outputs recorded on their fixed inputs; there is no reference

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, run_cli, solution_source
+from conftest import SUBMISSIONS, run_cli, solution_source
 from grader.batch.entries import student_id
 from test_submission_forms import notebook
 

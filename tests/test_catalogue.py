@@ -1,6 +1,5 @@
 """The catalogue, the suites and the public API agree with each other."""
 import ast
-from pathlib import Path
 
 import pytest
 

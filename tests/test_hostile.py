@@ -2,7 +2,6 @@
 nothing outside the student's own grade, and an honest classmate gets exactly the grade they get alone."""
 import csv
 import json
-import os
 import socket
 import subprocess
 import textwrap

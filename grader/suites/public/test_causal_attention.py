@@ -1,7 +1,6 @@
 """Public checks: causal mask, dropout and the mask buffer (section 3.5)."""
 from functools import partial
 
-import torch
 
 from grader.checks import Diagnosis, close, concept, judge, randn
 from grader.probes import (MASK, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
