@@ -84,8 +84,8 @@ def _graded(concept_id: str, path: Path, public: bool = False):
     if key not in _reports:
         from grader.pipeline import grade_submission
 
-        # Only the folder of `file` is used: the student's own imports resolve against the notebook's.
-        submission = Submission("this notebook", Path.cwd() / "notebook.ipynb", cells)
+        # As for a notebook file given to `python -m grader`: no folder of the student's own modules.
+        submission = Submission("this notebook", None, cells)
         with _silenced():
             _reports[key] = grade_submission(submission, catalogue)
     result = next(c for c in _reports[key].concepts if c.concept.id == concept_id)
