@@ -1,7 +1,8 @@
-"""Known inputs and ready-made student modules for the suites: fixed seeds, weights set by name.
+"""What the suites share: known inputs, student modules with known weights, and the checks several tests run.
 
 Weights are set through the contract's attribute names, never by reproducing the random stream, so a
-correct solution gets full marks whatever order it creates its layers in.
+correct solution gets full marks whatever order it creates its layers in. Everything here ships in the
+student release; checks only the hidden suites use live in those suites.
 """
 import math
 

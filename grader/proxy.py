@@ -183,14 +183,12 @@ class StudentProxy:
         self.baseline_strays = 0  # processes the submission's top level left running
         self.last_strays = 0
         self.restart_pending = False
-        self.starts = 0
 
     # --- the worker's life -----------------------------------------------------------------
 
     def start(self):
         """Start a worker and send it the submission, without waiting for the answer."""
         self.worker = WorkerProcess(self.device, self.output, self.sandbox, self.limits, self.submission.import_dir)
-        self.starts += 1
         request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
                                            for c in self.submission.cells],
                    "names": list(CONTRACT_NAMES), "search_path": self.worker.search_path}
