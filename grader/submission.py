@@ -122,11 +122,14 @@ def read_file(path: Path, display_path: str) -> Submission:
     return Submission(display_path, path, (Cell(filename=display_path, source=text),))
 
 
-def locate(display_path: str) -> Submission:
-    """Read the submission at `display_path`. Raises UsageError only when the path does not exist."""
-    path = Path(display_path)
+def locate(given_path: str, label: str | None = None) -> Submission:
+    """Read the submission at `given_path`, named `label` (default: the path) in reports and messages.
+
+    Raises UsageError only when the path does not exist.
+    """
+    path, display_path = Path(given_path), label or given_path
     if not path.exists():
-        raise UsageError(f"submission not found: {display_path} (give a folder, a .py file or a .ipynb notebook)")
+        raise UsageError(f"submission not found: {given_path} (give a folder, a .py file or a .ipynb notebook)")
     if path.is_file():
         if path.suffix not in SUFFIXES:
             return Submission(display_path, None, problem=f"cannot grade {display_path}: "

@@ -54,14 +54,12 @@ def error_report(student: str, reason: str, catalogue, device: str) -> dict:
 def _grade_one(path: str, label: str, device: str, timeout: float, config: str, sandbox: bool,
                memory_gb: float) -> dict:
     """Runs in a pool process: grade one submission and return its JSON report."""
-    from dataclasses import replace
-
     from grader.pipeline import grade_submission, worker_limits
     from grader.reporters import to_json
     from grader.sandbox import detect
     from grader.submission import locate
 
-    submission = replace(locate(path), display_path=label)
+    submission = locate(path, label)
     return to_json(grade_submission(submission, load_catalogue(Path(config)), device=device, timeout=timeout,
                                     sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb)))
 
