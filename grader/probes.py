@@ -5,10 +5,11 @@ correct solution gets full marks whatever order it creates its layers in. Everyt
 student release; checks only the hidden suites use live in those suites.
 """
 import math
+from functools import partial
 
 import torch
 
-from grader.checks import Diagnosis, Weights, close, expect_close
+from grader.checks import Diagnosis, Weights, close, expect_close, judge
 from grader.proxy import StudentError
 from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, VALUES  # noqa: F401 - the suites' axes
 
@@ -195,6 +196,19 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
 
 
 # --- multi-head ---------------------------------------------------------------------------------
+
+def check_multihead_structure(student, device, d_in, d_out, num_tokens, num_heads, seed, biases=False):
+    """MultiHeadAttention splits and merges its heads correctly and applies out_proj, judged while adopting
+    the student's scaling and mask."""
+    module, weights = multihead_attention(student, d_in=d_in, d_out=d_out, context_length=num_tokens,
+                                          num_heads=num_heads, seed=seed, biases=biases)
+    x = torch.randn(2, num_tokens, d_in, generator=torch.Generator().manual_seed(seed + 1))  # (b, T, d_in)
+    output = module(x)
+    family = partial(weights.reference, x, device=device, causal=True, num_heads=num_heads)
+    axes = {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK}
+    judge(output, family, "heads", axes, "MultiHeadAttention(x)")
+    judge(output, family, "out_proj_choice", axes, "MultiHeadAttention(x)")
+
 
 def check_wrapper_structure(student, num_heads):
     wrapper = student.build("MultiHeadAttentionWrapper", 3, 2, 5, 0.0, num_heads=num_heads)

@@ -1,11 +1,10 @@
 """Hidden checks: wrapper heads, multi-head attention on other sizes, the head-divisibility check, GPT-2 sizes."""
-from functools import partial
 
 import pytest
 
-from grader.checks import Diagnosis, Weights, close, concept, expect_tensor, judge, randn
-from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, check_gpt2_size, check_two_dim_wrapper,
-                           check_wrapper_output, multihead_attention)
+from grader.checks import Diagnosis, Weights, close, concept, expect_tensor, randn
+from grader.probes import (check_gpt2_size, check_multihead_structure, check_two_dim_wrapper, check_wrapper_output,
+                           multihead_attention)
 from grader.proxy import StudentError
 
 
@@ -47,14 +46,7 @@ def test_multihead_attention_rejects_indivisible_head_sizes(student):
 
 @concept("multihead_attention", visibility="hidden")
 def test_multihead_attention_with_biases_and_three_heads(student, device):
-    module, weights = multihead_attention(student, d_in=5, d_out=6, context_length=4, num_heads=3, seed=311,
-                                          biases=True)
-    x = randn(2, 4, 5, seed=312)  # (b, T, d_in)
-    output = module(x)
-    family = partial(weights.reference, x, device=device, causal=True, num_heads=3)
-    axes = {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK}
-    judge(output, family, "heads", axes, "MultiHeadAttention(x)")
-    judge(output, family, "out_proj_choice", axes, "MultiHeadAttention(x)")
+    check_multihead_structure(student, device, d_in=5, d_out=6, num_tokens=4, num_heads=3, seed=311, biases=True)
 
 
 @concept("multihead_attention", visibility="hidden")
