@@ -48,10 +48,6 @@ def multihead_attention(student, d_in, d_out, context_length, num_heads, dropout
     return module, weights
 
 
-def has_out_proj(module) -> bool:
-    return "out_proj" in module.describe()["modules"]
-
-
 def mask_info(module):
     """(where the module keeps `mask`: 'buffer', 'attribute' or None, its description)."""
     info = module.describe()

@@ -251,11 +251,6 @@ class Worker:
                         for name, m in module.named_modules(remove_duplicate=False) if name},
         }
 
-    def release(self, handles):
-        for handle in handles:
-            self.objects.pop(handle, None)
-        return {}
-
     def handle(self, request):
         op = request.get("op")
         seed = request.get("seed", 0)
@@ -277,7 +272,6 @@ class Worker:
                                                           request.get("optional", {})),
                 "get": lambda: self.get(request["handle"], request["path"]),
                 "describe": lambda: self.describe(request["handle"]),
-                "release": lambda: self.release(request["handles"]),
             }
             if op not in ops:
                 raise ProtocolError(f"unknown request {op!r}")

@@ -72,6 +72,10 @@ def _write(path: Path, text: str):
     os.replace(temporary, path)
 
 
+def _write_report(out_dir: Path, student: str, report: dict):
+    _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
+
+
 def _saved_report(path: Path, key: str) -> dict | None:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -112,6 +116,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         saved = None if force or entry.student in students else _saved_report(report_path, key)
         if entry.problem:
             reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device), "cache_key": key}
+            _write_report(out_dir, entry.student, reports[entry.student])
         elif saved is not None:
             reports[entry.student] = saved
             reused += 1
@@ -126,7 +131,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         grading = (device, timeout, str(config_path), sandbox, memory_gb)
         for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             reports[student] = report
-            _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
+            _write_report(out_dir, student, report)  # as each finishes: an interrupted batch resumes from here
             done += 1
             if on_progress:
                 on_progress(done, len(entries), student)
@@ -134,7 +139,6 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         shutil.rmtree(work_dir, ignore_errors=True)
 
     for student, report in reports.items():
-        _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
         _write(out_dir / "feedback" / f"{student}.html", feedback_html(student, report))
     _write(out_dir / "grades.csv", grades_csv(reports, catalogue.concept_ids))
     _write(out_dir / "summary.html", summary_html(
