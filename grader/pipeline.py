@@ -10,6 +10,7 @@ from grader.sandbox import Limits, Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
 from grader.scoring import score, unrunnable
 from grader.submission import CONTRACT_NAMES, Submission, locate
+from grader.zygote_client import ZygoteClient
 
 DEFAULT_TIMEOUT = 300.0  # seconds of wall clock for a whole submission
 DEFAULT_MEMORY_GB = 4.0  # address space of a worker, in GiB
@@ -62,10 +63,11 @@ def worker_limits(timeout: float, memory_gb: float) -> Limits:
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
                      timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
-                     limits: Limits | None = None) -> Report:
+                     limits: Limits | None = None, zygote: ZygoteClient | None = None) -> Report:
     """Grade a submission already read from disk (or built from notebook cells) against the catalogue.
 
-    The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`.
+    The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`. With a
+    zygote (batch grading), the submission's workers are forked from it instead of started afresh.
     """
     concept_ids = tuple(concepts) or catalogue.concept_ids
     only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
@@ -78,7 +80,7 @@ def grade_submission(submission: Submission, catalogue: Catalogue, *, device: st
     if submission.problem:
         return report("error", submission.problem, unrunnable(catalogue, concept_ids, submission.problem))
     proxy = StudentProxy(submission, sandbox or detect(), device=device, budget_seconds=timeout,
-                         limits=limits or worker_limits(timeout, DEFAULT_MEMORY_GB))
+                         limits=limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote=zygote)
     proxy.start()  # the worker imports torch while this process imports pytest and torch
     try:
         if device == "cuda":

@@ -18,9 +18,10 @@ from functools import partial
 from pathlib import Path
 
 from grader import wire
-from grader.sandbox import (SANDBOX_SUBMISSION, Limits, Sandbox, apply_limits, bwrap_command,
+from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
                             private_worker_package, unprivileged_command, worker_uid)
 from grader.submission import CONTRACT_NAMES, Submission
+from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
@@ -75,37 +76,12 @@ class Budget:
         return self.seconds - (time.monotonic() - self.started)
 
 
-class WorkerProcess:
-    """One running worker and its two pipes, confined by the sandbox when there is one."""
+class WorkerPipes:
+    """The two pipes to a running worker; subclasses say how it starts and stops."""
 
-    def __init__(self, device, output_file, sandbox: Sandbox, limits: Limits, import_dir: str | None):
-        requests_read, self.requests = os.pipe()
-        self.responses, responses_write = os.pipe()
-        self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
-        env = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}
-        argv = [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
-                "--responses", str(responses_write), "--device", device]
-        # The worker's own copy of the three modules it runs: readable by the unprivileged uid it may run
-        # under, while the grader's files (hidden suites among them) may be readable by root alone.
-        worker_dir = private_worker_package(Path(self.scratch.name) / ".worker")
-        if sandbox.isolated:
-            self.search_path = SANDBOX_SUBMISSION if import_dir else None
-            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
-        else:
-            self.search_path = import_dir
-            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
-            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
-            if sandbox.drop_uid:
-                os.chmod(self.scratch.name, 0o1777)
-                argv = unprivileged_command(argv, worker_uid())
-        self.process = subprocess.Popen(
-            argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
-            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
-            preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
-        os.close(requests_read)
-        os.close(responses_write)
-        os.set_blocking(self.requests, False)
+    requests: int
+    responses: int
+    search_path: str | None = None  # where the worker finds a folder submission's own modules
 
     def send(self, frame: bytes, deadline: float):
         view = memoryview(frame)
@@ -141,13 +117,70 @@ class WorkerProcess:
             raise StudentCrash(f"the worker sent a malformed reply ({exc})") from None
 
     def death_reason(self) -> str:
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+    def _close_pipes(self):
+        for fd in (self.requests, self.responses):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def exit_description(code: int | None) -> str:
+    """Why a worker ended, from its exit code (negative or 128 + N: killed by signal N)."""
+    if code is None:
+        return "the worker closed its reply pipe"
+    signal_number = -code if code < 0 else code - 128 if code > 128 else None
+    if signal_number:
+        try:
+            name = signal.Signals(signal_number).name
+        except ValueError:
+            name = str(signal_number)
+        return f"the process running the submission was killed by signal {name}"
+    return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
+
+
+class WorkerProcess(WorkerPipes):
+    """A worker started as its own Python process, confined by the sandbox when there is one."""
+
+    def __init__(self, device, output_file, sandbox: Sandbox, limits: Limits, import_dir: str | None):
+        requests_read, self.requests = os.pipe()
+        self.responses, responses_write = os.pipe()
+        self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
+        env = dict(WORKER_ENV)
+        argv = [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
+                "--responses", str(responses_write), "--device", device]
+        # The worker's own copy of the modules it runs: readable by the unprivileged uid it may run
+        # under, while the grader's files (hidden suites among them) may be readable by root alone.
+        worker_dir = private_worker_package(Path(self.scratch.name) / ".worker")
+        if sandbox.isolated:
+            self.search_path = SANDBOX_SUBMISSION if import_dir else None
+            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
+        else:
+            self.search_path = import_dir
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
+            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
+            if sandbox.drop_uid:
+                os.chmod(self.scratch.name, 0o1777)
+                argv = unprivileged_command(argv, worker_uid())
+        self.process = subprocess.Popen(
+            argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
+            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
+            preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
+        os.close(requests_read)
+        os.close(responses_write)
+        os.set_blocking(self.requests, False)
+
+    def death_reason(self) -> str:
         try:
             code = self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            return "the worker closed its reply pipe"
-        if code < 0:
-            return f"the process running the submission was killed by signal {signal.Signals(-code).name}"
-        return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
+            code = None
+        return exit_description(code)
 
     def stop(self):
         try:
@@ -155,20 +188,53 @@ class WorkerProcess:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
-        for fd in (self.requests, self.responses):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._close_pipes()
         self.scratch.cleanup()
+
+
+class ForkedWorker(WorkerPipes):
+    """A worker forked by the batch's zygote, which has already imported torch (see grader.zygote)."""
+
+    def __init__(self, zygote: ZygoteClient, device, output_file, sandbox: Sandbox, limits: Limits):
+        requests_read, self.requests = os.pipe()
+        self.responses, responses_write = os.pipe()
+        self.zygote = zygote
+        try:
+            self.pid = zygote.spawn(requests_read, responses_write, output_file.fileno(),
+                                    limits_request(limits, device, sandbox.drop_uid), own_uid=sandbox.drop_uid)
+        except ZygoteError:
+            self._close_pipes()
+            raise
+        finally:
+            os.close(requests_read)
+            os.close(responses_write)
+        os.set_blocking(self.requests, False)
+
+    def _end(self) -> dict | None:
+        if self.pid is None:
+            return None
+        pid, self.pid = self.pid, None
+        try:
+            return self.zygote.kill(pid)
+        except ZygoteError:
+            return None
+
+    def death_reason(self) -> str:
+        ended = self._end()
+        return exit_description(None if ended is None or ended["was_alive"] else ended["status"])
+
+    def stop(self):
+        self._end()
+        self._close_pipes()
 
 
 class StudentProxy:
     """The submission as tests see it: calls go to a worker process and come back as plain data."""
 
     def __init__(self, submission: Submission, sandbox: Sandbox, device="cpu", budget_seconds=300.0,
-                 call_timeout=CALL_TIMEOUT, limits: Limits | None = None):
+                 call_timeout=CALL_TIMEOUT, limits: Limits | None = None, zygote: ZygoteClient | None = None):
         self.submission = submission
+        self.zygote = zygote  # forks workers faster than starting Python; not for folder submissions
         self.sandbox = sandbox
         self.limits = limits or Limits()
         self.device = device
@@ -188,7 +254,15 @@ class StudentProxy:
 
     def start(self):
         """Start a worker and send it the submission, without waiting for the answer."""
-        self.worker = WorkerProcess(self.device, self.output, self.sandbox, self.limits, self.submission.import_dir)
+        self.worker = None
+        if self.zygote is not None and self.submission.import_dir is None:
+            try:
+                self.worker = ForkedWorker(self.zygote, self.device, self.output, self.sandbox, self.limits)
+            except ZygoteError:
+                self.zygote = None  # grade on with workers of its own
+        if self.worker is None:
+            self.worker = WorkerProcess(self.device, self.output, self.sandbox, self.limits,
+                                        self.submission.import_dir)
         request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
                                            for c in self.submission.cells],
                    "names": list(CONTRACT_NAMES), "search_path": self.worker.search_path}

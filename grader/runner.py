@@ -9,6 +9,11 @@ from grader.errors import GraderError
 from grader.results import TestOutcome
 
 SUITES_DIR = Path(__file__).with_name("suites")
+# pytest plugins grading has no use for; each costs time on every test.
+UNUSED_PLUGINS = [option for name in ("cacheprovider", "logging", "warnings", "unraisableexception",
+                                      "threadexception", "faulthandler", "junitxml", "pastebin", "stepwise",
+                                      "doctest", "debugging")
+                  for option in ("-p", f"no:{name}")]
 VISIBILITY_DIRS = ("public", "hidden")
 
 
@@ -77,8 +82,8 @@ def run_suites(proxy, device: str, concept_ids: tuple[str, ...], selected: tuple
         raise GraderError(f"no grading suites found in {root}")
     report_plugin = JSONReport()
     args = [*map(str, dirs), "-c", str(root / "pytest.ini"), "--rootdir", str(root), "-p", "pytest_jsonreport.plugin",
-            "-p", "no:cacheprovider", "--import-mode=importlib", "--json-report-file=none", "-s", "-q",
-            "--no-header", "--tb=short"]
+            *UNUSED_PLUGINS, "--import-mode=importlib", "--json-report-file=none", "-s", "-q", "--no-header",
+            "--tb=no"]  # outcomes come from the plugin's classification, not from tracebacks
     log = io.StringIO()
     with _no_plugin_autoload(), contextlib.redirect_stdout(log):
         code = pytest.main(args, plugins=[report_plugin, GradingPlugin(proxy, device, concept_ids, selected)])

@@ -17,9 +17,11 @@ from pathlib import Path
 
 GRADER_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = GRADER_DIR.parent
-WORKER_FILES = ("__init__.py", "worker.py", "wire.py")  # all the grader code a worker may see
+WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py")  # all the grader code a worker may see
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"
+WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}  # a worker's environment
 SANDBOX_UID_BASE = 61000  # unprivileged uids for workers when the grader runs as root
 
 
@@ -116,14 +118,23 @@ def _readonly_paths() -> list[Path]:
     return sorted(p for p in paths if not any(q in p.parents for q in paths))
 
 
+ZYGOTE_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # namespaces, uids, kills
+
+
 def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str | None, device: str,
-                  uid: int, worker_dir: Path) -> list[str]:
+                  uid: int | None, worker_dir: Path) -> list[str]:
     """The bubblewrap command line that runs argv (a Python command) confined.
 
     worker_dir holds the worker package (see private_worker_package); it appears at SANDBOX_GRADER.
+    As root, argv runs under `uid`; uid None is the zygote, which stays root with only the capabilities
+    it needs to confine the workers it forks.
     """
     command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
                "--clearenv", "--ro-bind", "/usr", "/usr"]
+    if sandbox.drop_uid and uid is None:
+        command += ["--cap-drop", "ALL"]
+        for capability in ZYGOTE_CAPABILITIES:
+            command += ["--cap-add", capability]
     for name in ("lib", "lib32", "lib64", "bin", "sbin"):
         path = Path("/") / name
         if path.is_symlink():
@@ -158,7 +169,7 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     for key, value in {**env, "PYTHONPATH": SANDBOX_GRADER, "HOME": "/tmp", "PATH": "/usr/bin:/bin"}.items():
         command += ["--setenv", key, value]
     command += ["--chdir", "/tmp"]
-    return command + (unprivileged_command(argv, uid) if sandbox.drop_uid else argv)
+    return command + (unprivileged_command(argv, uid) if sandbox.drop_uid and uid is not None else argv)
 
 
 def worker_uid() -> int:

@@ -16,6 +16,8 @@ from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
 from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 from grader.runner import SUITES_DIR, suites_hash
+from grader.sandbox import detect
+from grader.zygote_client import ZygoteServer
 
 
 @dataclass(frozen=True)
@@ -49,19 +51,6 @@ def error_report(student: str, reason: str, catalogue, device: str) -> dict:
             "concepts": [{"id": c.id, "title": c.title, "score": 0.0, "max_score": c.points, "status": "error",
                           "feedback": [reason], "misconceptions": []} for c in catalogue.concepts],
             "tests": [], "notes": [], "output": ""}
-
-
-def _grade_one(path: str, label: str, device: str, timeout: float, config: str, sandbox: bool,
-               memory_gb: float) -> dict:
-    """Runs in a pool process: grade one submission and return its JSON report."""
-    from grader.pipeline import grade_submission, worker_limits
-    from grader.reporters import to_json
-    from grader.sandbox import detect
-    from grader.submission import locate
-
-    submission = locate(path, label)
-    return to_json(grade_submission(submission, load_catalogue(Path(config)), device=device, timeout=timeout,
-                                    sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb)))
 
 
 def _write(path: Path, text: str):
@@ -147,17 +136,36 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     return BatchSummary(out_dir, len(to_grade), reused, errors, len(entries))
 
 
+def _grade_in_pool(*args) -> dict:
+    from grader.batch.job import grade_one  # already imported by the fork server; this process needs no torch
+
+    return grade_one(*args)
+
+
+def _pool_context():
+    """Grading processes forked from a server that imported torch and pytest once (see grader.batch.job).
+
+    Not a plain fork of this process: a fork of a process that has already computed with torch can hang.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["grader.batch.job"])
+    return context
+
+
 def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
     """Yield (student, report) as they finish, grading `jobs` students at a time in separate processes.
 
-    `grading` holds _grade_one's arguments after the path and label.
+    `grading` holds grade_one's arguments after the path and label. One zygote serves the whole batch:
+    it imports torch once and forks each student's worker.
     """
     if not to_grade:
         return
-    device = grading[0]
+    device, sandbox = grading[0], grading[3]
     jobs = min(jobs or os.cpu_count() or 1, len(to_grade))
-    # spawn: a fork of a process that has already used torch can hang in OpenMP.
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ZygoteServer(detect(sandbox), device) as zygote, \
+            ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
         futures = {}
         for entry, key in to_grade:
             try:
@@ -165,7 +173,7 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             except ValueError as exc:
                 yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
                 continue
-            future = pool.submit(_grade_one, str(path), entry.path.name, *grading)
+            future = pool.submit(_grade_in_pool, str(path), entry.path.name, *grading, zygote.path)
             futures[future] = (entry, key)
         for future in as_completed(futures):
             entry, key = futures[future]

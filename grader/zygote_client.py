@@ -1,0 +1,125 @@
+"""The trusted side of the zygote (`grader.zygote`): start it in the sandbox, then ask it for workers.
+
+`ZygoteServer` starts one zygote for a whole batch and listens on a socket in a private folder; every
+grading process of the batch opens its own `ZygoteClient` on that path and asks it for a fresh worker per
+student, instead of starting Python and importing torch again.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from grader.sandbox import WORKER_ENV, Limits, Sandbox, bwrap_command, private_worker_package
+
+MAX_REPLY = 64 * 1024
+START_TIMEOUT = 120.0  # seconds for the zygote to import torch and start answering
+
+
+class ZygoteError(OSError):
+    """The zygote could not be reached or refused a request."""
+
+
+def limits_request(limits: Limits, device: str, own_uid: bool) -> dict:
+    """Resource limits by RLIMIT name, as the zygote applies them to a worker."""
+    request = {"core": 0, "fsize": limits.output_bytes, "cpu": limits.cpu_seconds}
+    if device != "cuda":
+        request["as"] = limits.memory_bytes
+    if own_uid:
+        request["nproc"] = limits.processes
+    return request
+
+
+class ZygoteServer:
+    """One zygote process, confined like a worker, listening on a socket only this user can reach."""
+
+    def __init__(self, sandbox: Sandbox, device: str = "cpu"):
+        self.sandbox = sandbox
+        self.device = device
+        self.folder = tempfile.TemporaryDirectory(prefix="grader-zygote-")
+        os.chmod(self.folder.name, 0o700)
+        self.path = str(Path(self.folder.name) / "zygote.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(self.path)
+        listener.listen(64)
+        env = dict(WORKER_ENV)
+        argv = [sys.executable, "-m", "grader.zygote", "--listen", str(listener.fileno()), "--device", device]
+        worker_dir = private_worker_package(Path(self.folder.name) / ".worker")
+        if sandbox.isolated:
+            # The zygote keeps root's power to create namespaces and switch uids; its workers do not.
+            argv = bwrap_command(sandbox, argv, env, None, device, None, worker_dir)
+        else:
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
+            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
+        self.process = subprocess.Popen(argv, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+                                        env=env, start_new_session=True)
+        listener.close()
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+        self.process.stderr.close()
+        self.folder.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ZygoteClient:
+    """A connection to the zygote; one per grading process, used by one thread at a time."""
+
+    def __init__(self, path: str, timeout: float = START_TIMEOUT):
+        self.path = path
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.connection = None
+
+    def _connect(self) -> socket.socket:
+        if self.connection is None:
+            connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                connection.connect(self.path)
+            except OSError as exc:
+                connection.close()
+                raise ZygoteError(f"cannot reach the worker zygote: {exc}") from None
+            connection.settimeout(self.timeout)
+            self.connection = connection
+        return self.connection
+
+    def _ask(self, request: dict, fds=()) -> object:
+        with self.lock:
+            connection = self._connect()
+            try:
+                socket.send_fds(connection, [json.dumps(request).encode()], list(fds))
+                data = connection.recv(MAX_REPLY)
+            except OSError as exc:
+                self.close()
+                raise ZygoteError(f"the worker zygote did not answer: {exc}") from None
+        if not data:
+            self.close()
+            raise ZygoteError("the worker zygote has stopped")
+        reply = json.loads(data)
+        if "error" in reply:
+            raise ZygoteError(f"the worker zygote refused: {reply['error']}")
+        return reply["ok"]
+
+    def spawn(self, requests_fd: int, responses_fd: int, output_fd: int, limits: dict, own_uid: bool) -> int:
+        """Fork a worker speaking on the given pipes and writing to output_fd; returns its pid."""
+        return int(self._ask({"op": "spawn", "own_uid": own_uid, "limits": limits},
+                             (requests_fd, responses_fd, output_fd)))
+
+    def kill(self, pid: int) -> dict:
+        """Kill a worker and its processes: {"status": exit code, "was_alive": bool}."""
+        return self._ask({"op": "kill", "pid": pid})
+
+    def close(self):
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
