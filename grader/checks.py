@@ -129,7 +129,11 @@ class Weights:
                    out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
 
     def load_linear(self, module):
-        """Set the weights of a module built from nn.Linear layers (v2, causal, multi-head).
+        """Set the weights of a module built from nn.Linear layers (v2, causal, multi-head)."""
+        return self.check_linear(module, module.load(*self.linear_values()))
+
+    def linear_values(self) -> tuple[dict, dict]:
+        """(required, optional) values by parameter name for a module built from nn.Linear layers.
 
         qkv biases the module has but the test did not ask for are zeroed, so that a bias the student
         should not have costs points in one place only (SelfAttention_v2's structure test).
@@ -143,7 +147,11 @@ class Weights:
             optional = {}
         if self.out_proj is not None:
             optional.update({"out_proj.weight": self.out_proj[0], "out_proj.bias": self.out_proj[1]})
-        result = module.load(required, optional)
+        return required, optional
+
+    @staticmethod
+    def check_linear(module, result: dict) -> dict:
+        """Fail unless loading linear_values() into the module found every required parameter."""
         if result["missing"] or result["mismatched"]:
             raise Diagnosis(f"{module.class_name}: {weights_problem(result)}; keep W_query, W_key and W_value "
                             "as nn.Linear(d_in, d_out) layers")

@@ -69,30 +69,72 @@ def grade_submission(submission: Submission, catalogue: Catalogue, *, device: st
     The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`. With a
     zygote (batch grading), the submission's workers are forked from it instead of started afresh.
     """
-    concept_ids = tuple(concepts) or catalogue.concept_ids
-    only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
+    return grade_submissions([submission], catalogue, device=device, concepts=concepts, timeout=timeout,
+                             visibilities=visibilities, sandbox=sandbox, limits=limits, zygote=zygote)[0]
 
-    def report(status, error, results, output="", notes=()):
-        return Report(submission=submission.display_path, status=status, error=error, device=device,
-                      grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
-                      output=output, notes=notes, public_only=only_public)
 
-    if submission.problem:
-        return report("error", submission.problem, unrunnable(catalogue, concept_ids, submission.problem))
-    proxy = StudentProxy(submission, sandbox or detect(), device=device, budget_seconds=timeout,
-                         limits=limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote=zygote)
-    proxy.start()  # the worker imports torch while this process imports pytest and torch
+def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
+                      timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
+                      limits: Limits | None = None, zygote: ZygoteClient | None = None) -> list[Report]:
+    """Grade several submissions in one pytest session, one after the other; returns their reports in order.
+
+    Each submission has its own worker and its own time budget of `timeout` seconds.
+    """
+    gradings = [Grading(submission, catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout,
+                        visibilities, sandbox or detect(), limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote)
+                for submission in submissions]
+    runnable = [grading for grading in gradings if grading.report is None]
     try:
-        if device == "cuda":
-            import torch
-            if not torch.cuda.is_available():
-                raise UsageError("--device cuda: no CUDA device is available on this machine")
-        outcomes = run_suites(proxy, device, catalogue.known_concept_ids, concept_ids, visibilities=visibilities)
+        if runnable:
+            runnable[0].open()  # the worker imports torch while this process imports pytest and torch
+            if device == "cuda":
+                import torch
+                if not torch.cuda.is_available():
+                    raise UsageError("--device cuda: no CUDA device is available on this machine")
+            run_suites(runnable, device, catalogue.known_concept_ids, runnable[0].concept_ids,
+                       visibilities=visibilities)
+    finally:
+        for grading in runnable:
+            grading.close()
+    return [grading.report for grading in gradings]
+
+
+class Grading:
+    """One submission's turn in a grading session (see grader.runner.StudentRun): its worker, then its report."""
+
+    def __init__(self, submission: Submission, catalogue: Catalogue, concept_ids: tuple[str, ...], device: str,
+                 timeout: float, visibilities, sandbox: Sandbox, limits: Limits, zygote: ZygoteClient | None):
+        self.submission, self.catalogue, self.concept_ids = submission, catalogue, concept_ids
+        self.device, self.timeout, self.sandbox, self.limits, self.zygote = device, timeout, sandbox, limits, zygote
+        self.only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
+        self.proxy: StudentProxy | None = None
+        self.report: Report | None = None
+        if submission.problem:
+            self.report = self._report("error", submission.problem,
+                                       unrunnable(catalogue, concept_ids, submission.problem))
+
+    def _report(self, status, error, results, output="", notes=()) -> Report:
+        return Report(submission=self.submission.display_path, status=status, error=error, device=self.device,
+                      grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
+                      output=output, notes=notes, public_only=self.only_public)
+
+    def open(self) -> StudentProxy:
+        if self.proxy is None:
+            self.proxy = StudentProxy(self.submission, self.sandbox, device=self.device, budget_seconds=self.timeout,
+                                      limits=self.limits, zygote=self.zygote)
+            self.proxy.start()
+        return self.proxy
+
+    def finish(self, outcomes):
         try:
-            error, notes = load_summary(proxy.loaded())
+            error, notes = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
-    finally:
-        proxy.close()
-    results = score(catalogue, outcomes, concept_ids)
-    return report("error" if error else "graded", error, results, proxy.printed_output(), notes)
+        finally:
+            self.close()
+        results = score(self.catalogue, outcomes, self.concept_ids)
+        self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes)
+
+    def close(self):
+        if self.proxy is not None:
+            self.proxy.close()

@@ -1,14 +1,16 @@
-"""The pytest plugin that connects the suites to a submission and labels every test's outcome.
+"""The pytest plugin that runs the suites once per student and labels every test's outcome.
 
-It provides the `student` fixture (a StudentProxy) and the `device` fixture, checks that every test carries
-exactly one valid `concept` marker, keeps only the selected concepts, and adds to each test's entry in
-pytest-json-report's report the concept, visibility, status and diagnosis the scorer reads.
+It provides the `student` fixture (the current student's StudentProxy) and the `device` fixture, checks that
+every test carries exactly one valid `concept` marker, keeps only the selected concepts, and replaces
+pytest's test loop: the suites are collected once, then every student's tests run in turn. Each test
+becomes a TestOutcome with the concept, visibility, status and diagnosis the scorer reads.
 """
 import pytest
 
 from grader.checks import VISIBILITIES, Diagnosis
 from grader.errors import GraderError
 from grader.proxy import StudentProblem
+from grader.results import TestOutcome
 
 
 def classify(exc: BaseException) -> dict:
@@ -24,13 +26,17 @@ def classify(exc: BaseException) -> dict:
 
 
 class GradingPlugin:
-    def __init__(self, proxy, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = ()):
-        self.proxy = proxy
+    def __init__(self, students, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = ()):
+        self.students = students  # StudentRun objects (see grader.runner), graded in this order
         self.device_name = device
         self.concept_ids = concept_ids
         self.selected = selected
+        self.proxy = None  # the current student's
+        self.outcomes: list[TestOutcome] = []
+        self.verdict: dict | None = None  # the current test's first failure, or its skip
+        self.broken_collectors: list[str] = []
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture
     def student(self):
         return self.proxy
 
@@ -40,6 +46,10 @@ class GradingPlugin:
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "concept(id, visibility): the concept a test grades")
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.broken_collectors.append(str(report.longrepr))
 
     def pytest_collection_modifyitems(self, config, items):
         problems, kept, dropped = [], [], []
@@ -60,13 +70,42 @@ class GradingPlugin:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        """Every collected test for the first student, then for the next, and so on."""
+        if session.testsfailed:
+            raise session.Interrupted(f"{session.testsfailed} errors during collection")
+        items = session.items
+        for index, student in enumerate(self.students):
+            self.proxy, self.outcomes = student.open(), []
+            for position, item in enumerate(items):
+                if position + 1 < len(items):
+                    next_item = items[position + 1]
+                else:
+                    next_item = items[0] if index + 1 < len(self.students) else None
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)
+            student.finish(self.outcomes)
+            self.proxy = None
+        return True
+
     def pytest_runtest_setup(self, item):
+        self.verdict = None
         if self.proxy is not None:
             self.proxy.next_test()
 
-    def pytest_json_runtest_metadata(self, item, call):
-        marker = item.get_closest_marker("concept")
-        metadata = {"concept": marker.args[0], "visibility": marker.kwargs["visibility"]}
-        if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
-            metadata.update(classify(call.excinfo.value))
-        return metadata
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.excinfo is not None and self.verdict is None:
+            if call.excinfo.errisinstance(pytest.skip.Exception):
+                self.verdict = {"status": "skipped", "message": str(call.excinfo.value.msg)}
+            else:
+                self.verdict = classify(call.excinfo.value)
+        if call.when == "teardown":
+            marker = item.get_closest_marker("concept")
+            verdict = self.verdict or {"status": "passed"}
+            self.outcomes.append(TestOutcome(
+                nodeid=item.nodeid, concept=marker.args[0], visibility=marker.kwargs["visibility"],
+                status=verdict["status"], message=verdict.get("message"),
+                misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False)))
+        return report

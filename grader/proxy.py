@@ -210,21 +210,21 @@ class ForkedWorker(WorkerPipes):
             os.close(responses_write)
         os.set_blocking(self.requests, False)
 
-    def _end(self) -> dict | None:
+    def _end(self, wait: bool) -> dict | None:
         if self.pid is None:
             return None
         pid, self.pid = self.pid, None
         try:
-            return self.zygote.kill(pid)
+            return self.zygote.kill(pid, wait)
         except ZygoteError:
             return None
 
     def death_reason(self) -> str:
-        ended = self._end()
+        ended = self._end(wait=True)
         return exit_description(None if ended is None or ended["was_alive"] else ended["status"])
 
     def stop(self):
-        self._end()
+        self._end(wait=False)
         self._close_pipes()
 
 
@@ -377,16 +377,35 @@ class StudentProxy:
             raise MissingName(name, f"{self.submission.display_path} does not define it")
         return kind
 
-    def call(self, name, *args, seed=0, construct_on=None, canned=None, **kwargs):
-        """Call a contract name with tensors or plain values; returns a tensor, a ModuleHandle or a value."""
+    def call(self, name, *args, seed=0, construct_on=None, canned=None, then=None, **kwargs):
+        """Call a contract name with tensors or plain values; returns a tensor, a ModuleHandle or a value.
+
+        `then` ({"load": {"required": ..., "optional": ...}, "training": bool}) is applied by the worker to
+        a module the call returns, in the same round trip; the load's result is the handle's `loaded`.
+        """
         self.check_defined(name)
         message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs),
-                   "seed": seed, "construct_on": construct_on, "canned": canned or {}}
-        return self.unwrap(self.request(message, f"calling {name}", target=name), name)
+                   "seed": seed, "construct_on": construct_on, "canned": canned or {}, "then": then or {}}
+        reply = self.request(message, f"calling {name}", target=name)
+        result = self.unwrap(reply, name)
+        if isinstance(result, ModuleHandle) and then and "load" in then:
+            if not isinstance(reply.get("loaded"), dict):
+                raise StudentCrash("the worker sent a malformed reply")
+            result.loaded = reply["loaded"]
+        return result
 
-    def build(self, name, *args, construct_on=None, **kwargs):
-        """Construct one of the student's classes (or call a factory function) and return its handle."""
-        result = self.call(name, *args, construct_on=construct_on, **kwargs)
+    def build(self, name, *args, construct_on=None, weights=None, training=None, **kwargs):
+        """Construct one of the student's classes (or call a factory function) and return its handle.
+
+        weights (required, optional) are loaded into it, and training sets its mode, without another
+        round trip; the load's result is the handle's `loaded` (see ModuleHandle.load).
+        """
+        then = {}
+        if weights is not None:
+            then["load"] = {"required": weights[0], "optional": weights[1]}
+        if training is not None:
+            then["training"] = training
+        result = self.call(name, *args, construct_on=construct_on, then=then, **kwargs)
         if not isinstance(result, ModuleHandle):
             raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
         return result
@@ -438,6 +457,7 @@ class ModuleHandle:
 
     def __init__(self, proxy, handle, class_name, contract_classes):
         self.proxy, self.handle, self.class_name, self.contract_classes = proxy, handle, class_name, contract_classes
+        self.loaded = None  # what loading weights at construction gave (see StudentProxy.build)
 
     def __repr__(self):
         return f"<student {self.class_name}>"

@@ -1,12 +1,24 @@
-"""Run the grading suites (real pytest files) against one submission and collect each test's outcome."""
+"""Run the grading suites (real pytest files) against submissions and collect each test's outcome."""
 import contextlib
 import hashlib
 import io
 import os
 from pathlib import Path
 
+from typing import Protocol, Sequence
+
 from grader.errors import GraderError
 from grader.results import TestOutcome
+
+class StudentRun(Protocol):
+    """One student's turn in a grading session."""
+
+    def open(self):
+        """The StudentProxy the tests talk to (its worker may start now)."""
+
+    def finish(self, outcomes: list[TestOutcome]):
+        """Called once the student's tests have run, before the next student's turn."""
+
 
 SUITES_DIR = Path(__file__).with_name("suites")
 # pytest plugins grading has no use for; each costs time on every test.
@@ -50,46 +62,27 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
-def outcome_of(test: dict) -> TestOutcome:
-    metadata = test.get("metadata", {})
-    status = metadata.get("status") or {"passed": "passed", "skipped": "skipped"}.get(test["outcome"], "error")
-    message = metadata.get("message")
-    if test["outcome"] == "skipped":
-        status, message = "skipped", _skip_reason(test)
-    return TestOutcome(nodeid=test["nodeid"], concept=metadata["concept"], visibility=metadata["visibility"],
-                       status=status, message=message, misconception=metadata.get("misconception"),
-                       not_implemented=bool(metadata.get("not_implemented")))
+def run_suites(students: Sequence["StudentRun"], device: str, concept_ids: tuple[str, ...],
+               selected: tuple[str, ...] = (), root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS):
+    """Run every suite test of the selected concepts (and visibilities) against each student in turn.
 
-
-def _skip_reason(test: dict) -> str | None:
-    for stage in ("setup", "call"):
-        longrepr = test.get(stage, {}).get("longrepr")
-        if longrepr:
-            return str(longrepr).rsplit("Skipped: ", 1)[-1].strip(" ')\"")
-    return None
-
-
-def run_suites(proxy, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = (),
-               root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS) -> list[TestOutcome]:
-    """Run every suite test of the selected concepts (and visibilities) against the proxy's submission."""
+    One pytest session serves them all: the suites are collected once, then each student's tests run
+    together, and `finish` hands each student's outcomes over before the next student starts.
+    """
     import pytest
-    from pytest_jsonreport.plugin import JSONReport
 
     from grader.plugin import GradingPlugin
 
     dirs = suite_dirs(root, visibilities)
     if not dirs:
         raise GraderError(f"no grading suites found in {root}")
-    report_plugin = JSONReport()
-    args = [*map(str, dirs), "-c", str(root / "pytest.ini"), "--rootdir", str(root), "-p", "pytest_jsonreport.plugin",
-            *UNUSED_PLUGINS, "--import-mode=importlib", "--json-report-file=none", "-s", "-q", "--no-header",
+    args = [*map(str, dirs), "-c", str(root / "pytest.ini"), "--rootdir", str(root), *UNUSED_PLUGINS,
+            "--import-mode=importlib", "-s", "-q", "--no-header",
             "--tb=no"]  # outcomes come from the plugin's classification, not from tracebacks
+    plugin = GradingPlugin(students, device, concept_ids, selected)
     log = io.StringIO()
     with _no_plugin_autoload(), contextlib.redirect_stdout(log):
-        code = pytest.main(args, plugins=[report_plugin, GradingPlugin(proxy, device, concept_ids, selected)])
-    report = report_plugin.report
-    broken = [c for c in report.get("collectors", []) if c.get("outcome") == "failed"]
-    if broken or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        detail = broken[0].get("longrepr", "") if broken else log.getvalue()[-2000:]
+        code = pytest.main(args, plugins=[plugin])
+    if plugin.broken_collectors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        detail = plugin.broken_collectors[0] if plugin.broken_collectors else log.getvalue()[-2000:]
         raise GraderError(f"the grading suites could not run: {detail}")
-    return [outcome_of(test) for test in report.get("tests", [])]

@@ -145,4 +145,14 @@ def locate(given_path: str, label: str | None = None) -> Submission:
                           problem=f"{display_path} holds several candidate submissions ({names}); keep exactly one")
     # Cells are named after the file (for tracebacks); the submission keeps the path as given.
     return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path,
-                   import_dir=str(path.resolve()))
+                   import_dir=str(path.resolve()) if has_own_modules(path, candidates[0]) else None)
+
+
+def has_own_modules(folder: Path, submission_file: Path) -> bool:
+    """Whether the folder holds Python modules (besides the submission) that the submission may import."""
+    for entry in folder.iterdir():
+        if entry.name.startswith((".", "__pycache__")) or entry == submission_file:
+            continue
+        if entry.suffix == ".py" or (entry.is_dir() and any(entry.glob("*.py"))):
+            return True
+    return False

@@ -166,7 +166,7 @@ class Worker:
 
     # --- requests --------------------------------------------------------------------------
 
-    def call(self, name, args, kwargs, construct_on=None, canned=None):
+    def call(self, name, args, kwargs, construct_on=None, canned=None, then=None):
         if name not in self.namespace:
             raise ProtocolError(f"{name} is not defined")
         target = self.namespace[name]
@@ -181,7 +181,15 @@ class Worker:
             self.namespace.update(replaced)
         if isinstance(result, nn.Module) and construct_on is None and self.device.type != "cpu":
             result = result.to(self.device)
-        return self.from_student(result)
+        reply = self.from_student(result)
+        if isinstance(result, nn.Module) and then:
+            # What the trusted side would ask next (known weights, a mode), without another round trip.
+            if "load" in then:
+                reply["loaded"] = self.load_weights(reply["handle"], then["load"].get("required", {}),
+                                                    then["load"].get("optional", {}))
+            if "training" in then:
+                self.set_mode(reply["handle"], bool(then["training"]))
+        return reply
 
     def forward(self, handle, args):
         return self.from_student(self.object(handle)(*self.to_student(args)))
@@ -267,7 +275,7 @@ class Worker:
                 raise ProtocolError("no submission loaded")
             ops = {
                 "call": lambda: self.call(request["name"], request.get("args", []), request.get("kwargs", {}),
-                                          request.get("construct_on"), request.get("canned")),
+                                          request.get("construct_on"), request.get("canned"), request.get("then")),
                 "forward": lambda: self.forward(request["handle"], request.get("args", [])),
                 "mode": lambda: self.set_mode(request["handle"], request["training"]),
                 "to": lambda: self.move(request["handle"], request["target"]),

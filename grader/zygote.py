@@ -7,16 +7,18 @@ message per request on a SOCK_SEQPACKET socket:
 
 - `{"op": "spawn", "own_uid": bool, "limits": {...}}` with three file descriptors attached (the worker's
   request pipe, its reply pipe and its output file) forks a worker and answers `{"ok": pid}`;
-- `{"op": "kill", "pid": pid}` kills that worker and everything it started, and answers
-  `{"ok": {"status": exit status, "was_alive": bool}}`.
+- `{"op": "kill", "pid": pid, "wait": bool}` kills that worker and everything it started, and answers
+  `{"ok": {"status": exit status (None when not waited for), "was_alive": bool}}`.
 
 Each worker gets new process and mount namespaces where the zygote may create them (root, or a user
-namespace): its own /tmp and /proc, and every process it starts dies with it. Run as root, each live
+namespace): it is pid 1 of its own namespace, with its own /tmp and /proc, and every process it starts
+dies with it. Run as root, each live
 worker also gets its own unprivileged uid, so that the process-count limit binds per student.
 """
 import argparse
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -73,12 +75,25 @@ def set_limits(limits: dict):
         resource.setrlimit(kind, (value, value))
 
 
-def private_namespaces() -> bool:
-    """Move into new process and mount namespaces; False where this zygote may not create them.
+class PidNamespaces:
+    """Gives each child of the zygote a new process namespace, where the zygote may create them.
 
-    The calling process stays in the old process namespace; its next child is the new one's init.
+    unshare(CLONE_NEWPID) puts the caller's next child, as its pid 1, into a new namespace; going back
+    (setns to the zygote's own namespace) lets the following child get a new one again. One fork per
+    worker: a fork and an exit of a process that imported torch cost milliseconds each.
     """
-    return _libc.unshare(CLONE_NEWPID | CLONE_NEWNS) == 0
+
+    def __init__(self):
+        self.own = os.open("/proc/self/ns/pid", os.O_RDONLY)
+        self.available = self.enter()
+        if self.available:
+            self.leave()
+
+    def enter(self) -> bool:
+        return _libc.unshare(CLONE_NEWPID) == 0
+
+    def leave(self):
+        _check(_libc.setns(self.own, CLONE_NEWPID), "setns")
 
 
 def die_with_parent():
@@ -86,37 +101,24 @@ def die_with_parent():
 
 
 def mount_private_folders(tmp_bytes: int):
-    """In a new namespace's init: a /proc that shows only this namespace and an empty /tmp of its own."""
+    """In a new process namespace's pid 1: a /proc that shows only this namespace and a /tmp of its own."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
 
 
-def reap_until(worker_pid: int) -> int:
-    """As a namespace's init: reap every process until the worker ends; returns its exit code."""
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            return 70
-        if pid == worker_pid:
-            return exit_code(status)
+def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool):
+    """In a fresh child of the zygote: become the student's worker (never returns).
 
-
-def run_worker(fds: list[int], device: str, uid: int | None, limits: dict):
-    """In a fresh child of the zygote: become the student's worker (never returns)."""
+    Isolated, the worker is pid 1 of its own namespace: when it ends, every process it started ends too,
+    and signals its own processes send it (SIGKILL included) are ignored, as they are for any init.
+    """
     requests, responses, output = fds
     code = 70
     try:
         die_with_parent()
-        isolated = private_namespaces()
         if isolated:
-            init = os.fork()
-            if init:  # stays outside as the zygote's handle: dies when killed, taking the namespace along
-                for fd in fds:
-                    os.close(fd)
-                os._exit(exit_code(os.waitpid(init, 0)[1]))
-            die_with_parent()
             mount_private_folders(limits.get("fsize", 16 * 2**20))
         os.chdir("/tmp")
         set_limits(limits)
@@ -124,12 +126,6 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-        if isolated:
-            worker = os.fork()
-            if worker:
-                for fd in fds:
-                    os.close(fd)
-                os._exit(reap_until(worker))
         os.setsid()
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -145,9 +141,11 @@ class Zygote:
     def __init__(self, listener: socket.socket, device: str):
         self.listener = listener
         self.device = device
+        self.namespaces = PidNamespaces()
         self.connections: list[socket.socket] = []
         self.children: dict[int, int | None] = {}  # pid -> uid, for live workers
         self.finished: dict[int, int] = {}  # pid -> exit code, for workers no one has asked about yet
+        self.forget: set[int] = set()  # killed workers whose end no one will ask about
         self.next_uid = 0
 
     def free_uid(self) -> int:
@@ -164,21 +162,31 @@ class Zygote:
             raise ValueError("a spawn request carries three file descriptors")
         uid = self.free_uid() if request.get("own_uid") else None
         limits = {str(k): int(v) for k, v in request.get("limits", {}).items()}
-        pid = os.fork()
+        isolated = self.namespaces.available and self.namespaces.enter()
+        try:
+            pid = os.fork()
+        finally:
+            if isolated and pid != 0:
+                self.namespaces.leave()
         if pid == 0:
             for connection in (self.listener, *self.connections):
                 connection.close()
-            run_worker(fds, self.device, uid, limits)
+            os.close(self.namespaces.own)
+            run_worker(fds, self.device, uid, limits, isolated)
         self.children[pid] = uid
         return pid
 
-    def kill(self, pid: int) -> dict:
+    def kill(self, pid: int, wait: bool) -> dict:
+        """Kill a worker; with wait, also wait for it to end (it frees its memory meanwhile)."""
         self.reap()
         if pid in self.finished:
             return {"status": self.finished.pop(pid), "was_alive": False}
         if pid not in self.children:
             raise ValueError(f"no worker {pid}")
         os.kill(pid, signal.SIGKILL)
+        if not wait:
+            self.forget.add(pid)
+            return {"status": None, "was_alive": True}
         status = exit_code(os.waitpid(pid, 0)[1])
         del self.children[pid]
         return {"status": status, "was_alive": True}
@@ -193,7 +201,10 @@ class Zygote:
                 return
             if pid in self.children:
                 del self.children[pid]
-                self.finished[pid] = exit_code(status)
+                if pid in self.forget:
+                    self.forget.discard(pid)
+                else:
+                    self.finished[pid] = exit_code(status)
 
     def answer(self, connection: socket.socket):
         try:
@@ -209,7 +220,7 @@ class Zygote:
             if request.get("op") == "spawn":
                 reply = {"ok": self.spawn(fds, request)}
             elif request.get("op") == "kill":
-                reply = {"ok": self.kill(int(request["pid"]))}
+                reply = {"ok": self.kill(int(request["pid"]), bool(request.get("wait", True)))}
             else:
                 reply = {"error": f"unknown request {request.get('op')!r}"}
         except (ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
@@ -242,6 +253,7 @@ def main(argv=None):
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # never import from the shared /tmp
     configure_torch(options.device)
     warm_up()
+    gc.freeze()  # workers share the zygote's memory until they write to it; a collection would touch it all
     listener = socket.socket(fileno=options.listen)
     os.set_inheritable(listener.fileno(), False)
     Zygote(listener, options.device).run()

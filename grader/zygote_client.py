@@ -115,9 +115,9 @@ class ZygoteClient:
         return int(self._ask({"op": "spawn", "own_uid": own_uid, "limits": limits},
                              (requests_fd, responses_fd, output_fd)))
 
-    def kill(self, pid: int) -> dict:
-        """Kill a worker and its processes: {"status": exit code, "was_alive": bool}."""
-        return self._ask({"op": "kill", "pid": pid})
+    def kill(self, pid: int, wait: bool = True) -> dict:
+        """Kill a worker and its processes: {"status": exit code (None without wait), "was_alive": bool}."""
+        return self._ask({"op": "kill", "pid": pid, "wait": wait})
 
     def close(self):
         if self.connection is not None:

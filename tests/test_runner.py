@@ -16,7 +16,7 @@ def test_mis_tagged_tests_are_refused(tmp_path, marker):
     (tmp_path / "public" / "test_x.py").write_text(
         f"from grader.checks import concept\n\n{marker}\ndef test_x():\n    pass\n")
     with pytest.raises(GraderError, match="inconsistent"):
-        run_suites(None, "cpu", ("causal_mask",), root=tmp_path)
+        run_suites([], "cpu", ("causal_mask",), root=tmp_path)
 
 
 def test_feedback_names_the_students_line(tmp_path, write):

@@ -1,4 +1,4 @@
-"""What a batch's grading processes run: grade one student, with a worker forked by the batch's zygote.
+"""What a batch's grading processes run: grade a few students, with workers forked by the batch's zygote.
 
 The pool's fork server imports this module once, so every grading process starts with torch, pytest and
 the grader already imported, and with those objects frozen out of the garbage collector's way (pytest
@@ -14,7 +14,7 @@ import torch  # noqa: F401
 
 import grader.probes  # noqa: F401 - what the suites import
 from grader.catalogue import load as load_catalogue
-from grader.pipeline import grade_submission, worker_limits
+from grader.pipeline import grade_submission, grade_submissions, worker_limits
 from grader.reporters import to_json
 from grader.sandbox import detect
 from grader.submission import locate
@@ -31,12 +31,29 @@ def _catalogue(config: str):
     return load_catalogue(Path(config))
 
 
-def grade_one(path: str, label: str, device: str, timeout: float, config: str, sandbox: bool, memory_gb: float,
-              zygote_path: str | None) -> dict:
-    """Grade one submission and return its JSON report."""
-    return to_json(grade_submission(locate(path, label), _catalogue(config), device=device, timeout=timeout,
-                                    sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
-                                    zygote=_zygote(zygote_path) if zygote_path else None))
+def grade_chunk(entries: list[tuple[str, str]], device: str, timeout: float, config: str, sandbox: bool,
+                memory_gb: float, zygote_path: str | None) -> list[dict | str]:
+    """Grade (path, label) submissions in one pytest session; returns each one's JSON report in order.
+
+    If the session itself fails, each submission is graded on its own, so that one student's problem
+    becomes that student's error (a string) rather than the whole chunk's.
+    """
+    options = dict(device=device, timeout=timeout, sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
+                   zygote=_zygote(zygote_path) if zygote_path else None)
+    catalogue = _catalogue(config)
+    try:
+        return [to_json(report) for report in
+                grade_submissions([locate(path, label) for path, label in entries], catalogue, **options)]
+    except Exception:  # noqa: BLE001 - fall back to one session per student to find whose problem it is
+        if len(entries) == 1:
+            raise
+    reports = []
+    for path, label in entries:
+        try:
+            reports.append(to_json(grade_submission(locate(path, label), catalogue, **options)))
+        except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
+            reports.append(f"grading failed: {type(exc).__name__}: {exc}")
+    return reports
 
 
 # Grading processes run side by side, one per core: threads within one would only fight over the cores.

@@ -20,6 +20,9 @@ from grader.sandbox import detect
 from grader.zygote_client import ZygoteServer
 
 
+MAX_CHUNK = 16  # students per pytest session
+
+
 @dataclass(frozen=True)
 class BatchSummary:
     """What a batch did, for the closing line of the command."""
@@ -136,10 +139,10 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     return BatchSummary(out_dir, len(to_grade), reused, errors, len(entries))
 
 
-def _grade_in_pool(*args) -> dict:
-    from grader.batch.job import grade_one  # already imported by the fork server; this process needs no torch
+def _grade_in_pool(*args) -> list:
+    from grader.batch.job import grade_chunk  # already imported by the fork server; this process needs no torch
 
-    return grade_one(*args)
+    return grade_chunk(*args)
 
 
 def _pool_context():
@@ -155,32 +158,41 @@ def _pool_context():
 
 
 def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
-    """Yield (student, report) as they finish, grading `jobs` students at a time in separate processes.
+    """Yield (student, report) as they finish, grading in `jobs` processes, a few students per session.
 
-    `grading` holds grade_one's arguments after the path and label. One zygote serves the whole batch:
-    it imports torch once and forks each student's worker.
+    `grading` holds grade_chunk's arguments after the entries. One zygote serves the whole batch: it
+    imports torch once and forks each student's worker.
     """
     if not to_grade:
         return
     device, sandbox = grading[0], grading[3]
     jobs = min(jobs or os.cpu_count() or 1, len(to_grade))
+    unpacked = []
+    for entry, key in to_grade:
+        try:
+            unpacked.append((entry, key, str(unpack(entry, work_dir))))
+        except ValueError as exc:
+            yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
+    size = chunk_size(len(unpacked), jobs)
+    chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with ZygoteServer(detect(sandbox), device) as zygote, \
             ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
-        futures = {}
-        for entry, key in to_grade:
-            try:
-                path = unpack(entry, work_dir)
-            except ValueError as exc:
-                yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
-                continue
-            future = pool.submit(_grade_in_pool, str(path), entry.path.name, *grading, zygote.path)
-            futures[future] = (entry, key)
+        futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
+                               zygote.path): chunk for chunk in chunks}
         for future in as_completed(futures):
-            entry, key = futures[future]
+            chunk = futures[future]
             try:
-                report = future.result()
+                reports = future.result()
             except BrokenProcessPool:
-                report = error_report(entry.student, "the grading process died", catalogue, device)
-            except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
-                report = error_report(entry.student, f"grading failed: {type(exc).__name__}: {exc}", catalogue, device)
-            yield entry.student, {**report, "cache_key": key}
+                reports = ["the grading process died"] * len(chunk)
+            except Exception as exc:  # noqa: BLE001 - one chunk's failure must not stop the class
+                reports = [f"grading failed: {type(exc).__name__}: {exc}"] * len(chunk)
+            for (entry, key, _), report in zip(chunk, reports):
+                if isinstance(report, str):
+                    report = error_report(entry.student, report, catalogue, device)
+                yield entry.student, {**report, "cache_key": key}
+
+
+def chunk_size(students: int, jobs: int) -> int:
+    """Students per pytest session: enough to spread the session's cost, small enough to show progress."""
+    return max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
