@@ -1,36 +1,89 @@
 """Grading speed against the cost of importing torch, measured side by side on this machine.
 
-Run by hand (not part of the test suite): `python benchmarks/bench.py [--sizes 10 100] [--repeats 3]
-[--jobs N] [--write]`. Every figure is a median of --repeats runs; ratios divide by the median of a bare
-`python -c "import torch"` measured in the same run. --write puts the table into benchmarks/README.md.
+Run by hand (not part of the test suite):
+
+    python benchmarks/bench.py [--sizes 10 100 1000] [--repeats 3] [--nbgrader-sizes 10] [--jobs N] [--write]
+
+Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow); ratios
+divide by the median of a bare `python -c "import torch"` measured in the same run. Peak memory is the
+largest proportional set size (PSS, shared pages counted once) of the whole process tree, sampled every
+50 ms. --write puts the table into benchmarks/README.md and the plot into benchmarks/speed.svg.
 """
 import argparse
+import csv
+import json
+import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
+sys.path.insert(0, str(ROOT / "tests"))
+# Notebook students for the nbgrader comparison: a correct one, and mistakes the course's concepts catch.
+NOTEBOOK_STUDENTS = ({}, {"CausalAttention": "mask_includes_diagonal", "MultiHeadAttention": "mask_includes_diagonal"},
+                     {"attention_scores": "scores_transposed"}, {"MultiHeadAttention": "missing_out_proj"})
 
 
-def timed(command, cwd=ROOT) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB, of the largest child) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def process_tree_pss(root_pid: int) -> int:
+    """Bytes of PSS of root_pid and all its descendants (0 for processes that ended meanwhile)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(name))
+    total, pending = 0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        pending.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def timed(command, cwd=ROOT, env=None) -> tuple[float, float]:
+    """Wall seconds and peak PSS of the process tree (MiB) of one command, which must succeed."""
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+
+    def sample():
+        nonlocal peak
+        while process.poll() is None:
+            peak = max(peak, process_tree_pss(process.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = process.communicate()
     elapsed = time.perf_counter() - started
-    peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
-    return elapsed, peak
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, command))} failed:\n{stderr.decode()[-2000:]}")
+    return elapsed, peak / 2**20
 
 
-def median_of(command, repeats, cwd=ROOT) -> float:
-    return statistics.median(timed(command, cwd)[0] for _ in range(repeats))
+def median_run(command, repeats, cwd=ROOT, env=None, prepare=None) -> tuple[float, float]:
+    """Median seconds and largest peak memory over `repeats` runs; prepare() runs before each."""
+    runs = []
+    for _ in range(repeats):
+        if prepare:
+            prepare()
+        runs.append(timed(command, cwd, env))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
 
 
 def synthetic_class(folder: Path, n: int) -> Path:
@@ -42,38 +95,162 @@ def synthetic_class(folder: Path, n: int) -> Path:
     return folder
 
 
+def student_release(folder: Path) -> Path:
+    """The student release with the exercises solved, as a student who finished runs the self-check."""
+    subprocess.run([sys.executable, "-m", "grader", "release", str(folder)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    shutil.copy(ROOT / "solutions" / "attention.py", folder / "exercises" / "attention.py")
+    return folder
+
+
+def nbgrader_env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_PREFER_ENV_PATH": "1",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
+def nbgrader_course(folder: Path, n: int) -> Path:
+    """The project's nbgrader course with n submitted notebooks, cycling through NOTEBOOK_STUDENTS."""
+    from notebook_submissions import filled
+
+    course = folder / "course"
+    subprocess.run([sys.executable, "-m", "grader", "nbgrader", str(course)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "attention", "--force"], cwd=course,
+                   env=nbgrader_env(), check=True, capture_output=True)
+    release = json.loads((course / "release" / "attention" / "attention.ipynb").read_text())
+    for i in range(n):
+        submitted = course / "submitted" / f"student{i:04d}" / "attention"
+        submitted.mkdir(parents=True)
+        notebook = filled(release, NOTEBOOK_STUDENTS[i % len(NOTEBOOK_STUDENTS)])
+        (submitted / "attention.ipynb").write_text(json.dumps(notebook))
+    return course
+
+
+def nbgrader_totals(course: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course.name) as gradebook:
+        return {s.student.id: round(s.score, 2) for s in gradebook.assignment_submissions("attention")}
+
+
+def batch_totals(out: Path) -> dict[str, float]:
+    with open(out / "grades.csv", newline="") as f:
+        return {row["student"]: round(float(row["total"]), 2) for row in csv.DictReader(f)}
+
+
+def plot_svg(series: dict[str, list[tuple[int, float]]]) -> str:
+    """Seconds per submission against N (both axes logarithmic), one polyline per series."""
+    import math
+
+    width, height, left, bottom, top, right = 560, 320, 70, 40, 20, 150
+    points = [p for values in series.values() for p in values]
+    xs = [math.log10(n) for n, _ in points]
+    ys = [math.log10(s) for _, s in points]
+    x0, x1 = math.floor(min(xs)), math.ceil(max(xs))
+    y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+
+    def at(n, s):
+        x = left + (math.log10(n) - x0) / (x1 - x0) * (width - left - right)
+        y = top + (y1 - math.log10(s)) / (y1 - y0) * (height - top - bottom)
+        return f"{x:.1f},{y:.1f}"
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             'font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
+    for e in range(x0, x1 + 1):
+        x = at(10 ** e, 10 ** y0).split(",")[0]
+        parts.append(f'<line x1="{x}" x2="{x}" y1="{top}" y2="{height - bottom}" stroke="#ddd"/>'
+                     f'<text x="{x}" y="{height - bottom + 16}" text-anchor="middle">{10 ** e:g}</text>')
+    for e in range(y0, y1 + 1):
+        y = at(10 ** x0, 10 ** e).split(",")[1]
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" stroke="#ddd"/>'
+                     f'<text x="{left - 6}" y="{float(y) + 4}" text-anchor="end">{10 ** e:g} s</text>')
+    parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">submissions (N)</text>')
+    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    for i, (name, values) in enumerate(series.items()):
+        colour = colours[i % len(colours)]
+        line = " ".join(at(n, s) for n, s in sorted(values))
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts += [f'<circle cx="{at(n, s).split(",")[0]}" cy="{at(n, s).split(",")[1]}" r="3" fill="{colour}"/>'
+                  for n, s in values]
+        parts.append(f'<text x="{width - right + 10}" y="{top + 16 + 18 * i}" fill="{colour}">{name}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or platform.machine())
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import torch
+
+    return (f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, {platform.system()}, Python "
+            f"{platform.python_version()}, torch {torch.__version__}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--nbgrader-sizes", type=int, nargs="*", default=[10],
+                        help="class sizes for the comparison with nbgrader autograde (none to skip)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--write", action="store_true")
     options = parser.parse_args(argv)
     python = sys.executable
-    torch_import = median_of([python, "-c", "import torch"], options.repeats)
-    self_check = median_of([python, "-m", "grader", "solutions"], options.repeats)
-    rows = [("bare `import torch`", f"{torch_import:.2f} s", "1.00"),
-            ("self-check, complete submission", f"{self_check:.2f} s", f"{self_check / torch_import:.2f}")]
+    jobs = ["--jobs", str(options.jobs)] if options.jobs else []
+    rows, series = [], {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
+    torch_import = median_run([python, "-c", "import torch"], options.repeats)[0]
+    rows.append(("bare `python -c \"import torch\"`", f"{torch_import:.2f} s", "", "1.00"))
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        release = student_release(tmp / "release")
+        self_check, peak = median_run([python, "-m", "grader"], options.repeats, cwd=release)
+        rows.append(("student self-check (release, public checks), complete submission", f"{self_check:.2f} s",
+                     f"{peak:.0f} MiB", f"{self_check / torch_import:.2f}"))
+        full, peak = median_run([python, "-m", "grader", "solutions/attention.py"], options.repeats)
+        rows.append(("instructor, one submission, all checks", f"{full:.2f} s", f"{peak:.0f} MiB",
+                     f"{full / torch_import:.2f}"))
         for n in options.sizes:
-            klass = synthetic_class(Path(tmp) / f"class{n}", n)
-            runs = []
-            for repeat in range(options.repeats):
-                out = Path(tmp) / f"out{n}-{repeat}"
-                jobs = ["--jobs", str(options.jobs)] if options.jobs else []
-                runs.append(timed([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs]))
-            seconds = statistics.median(r[0] for r in runs) / n
-            peak = max(r[1] for r in runs)
-            rows.append((f"batch, {n} submissions, per submission", f"{seconds:.2f} s (peak {peak:.0f} MiB)",
-                         f"{seconds / torch_import:.2f}"))
-    machine = f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}"
-    table = ["| measurement | median | ratio to `import torch` |", "| --- | ---: | ---: |"]
-    table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    print(f"machine: {machine}\n" + "\n".join(table))
+            klass = synthetic_class(tmp / f"class{n}", n)
+            out = tmp / f"out{n}"
+            seconds, peak = median_run([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs],
+                                       options.repeats, prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
+            series["batch (.py files)"].append((n, seconds / n))
+            rows.append((f"batch, {n} .py submissions, per submission", f"{seconds / n:.3f} s", f"{peak:.0f} MiB",
+                         f"{seconds / n / torch_import:.3f}"))
+        for n in options.nbgrader_sizes:
+            course = nbgrader_course(tmp / f"nbgrader{n}", n)
+            out = tmp / f"nbout{n}"
+            config = course / "source" / "attention" / "assignment.toml"
+            seconds, peak = median_run([python, "-m", "grader", "batch", str(course / "submitted"), "--out", str(out),
+                                        "--config", str(config), *jobs], options.repeats,
+                                       prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
+            nb_seconds, nb_peak = timed([python, "-m", "nbgrader", "autograde", "attention", "--force"], cwd=course,
+                                        env=nbgrader_env())
+            ours, theirs = batch_totals(out), nbgrader_totals(course)
+            agree = sum(abs(ours.get(s, -1) - t) < 0.01 for s, t in theirs.items())
+            series["batch (nbgrader notebooks)"].append((n, seconds / n))
+            series["nbgrader autograde"].append((n, nb_seconds / n))
+            rows.append((f"batch, {n} nbgrader notebooks, per submission", f"{seconds / n:.3f} s", f"{peak:.0f} MiB",
+                         f"{seconds / n / torch_import:.3f}"))
+            rows.append((f"`nbgrader autograde`, same {n} notebooks, per submission (1 run)",
+                         f"{nb_seconds / n:.2f} s", f"{nb_peak:.0f} MiB",
+                         f"{nb_seconds / n / torch_import:.2f} ({nb_seconds / seconds:.0f}x batch; "
+                         f"same total for {agree}/{len(theirs)} students)"))
+    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = ["| measurement | median | peak memory (PSS) | ratio to `import torch` |", "| --- | ---: | ---: | ---: |"]
+    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    print(f"machine: {machine()}\n" + "\n".join(table))
     if options.write:
-        (ROOT / "benchmarks" / "README.md").write_text(
-            "# Grading speed\n\nMeasured with `python benchmarks/bench.py --write` on " + machine
-            + f" ({options.repeats} runs each, medians).\n\n" + "\n".join(table) + "\n")
+        (ROOT / "benchmarks" / "speed.svg").write_text(plot_svg({k: v for k, v in series.items() if v}))
+        readme = ROOT / "benchmarks" / "README.md"
+        text = readme.read_text() if readme.exists() else ""
+        marker = "<!-- results -->"
+        head = text.split(marker)[0] if marker in text else "# Grading speed\n\n"
+        readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; "
+                          f"{options.repeats} runs each, medians.\n\n" + "\n".join(table)
+                          + "\n\n![seconds per submission against N](speed.svg)\n")
 
 
 if __name__ == "__main__":

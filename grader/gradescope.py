@@ -31,7 +31,7 @@ export PIP_BREAK_SYSTEM_PACKAGES=1
 # The CPU build of torch first, so that the package's torch dependency does not fetch the multi-GB CUDA build.
 pip3 install torch --index-url https://download.pytorch.org/whl/cpu
 pip3 install numpy
-# The grader's other dependencies (pytest, pytest-json-report, rich); run_autograder runs the source itself.
+# The grader's other dependencies (pytest, rich); run_autograder runs the source itself.
 pip3 install /autograder/source
 # bubblewrap sandboxes student code where the container allows it; elsewhere workers run as another user.
 (apt-get update -qq && apt-get install -y -qq bubblewrap) || echo "setup.sh: no bubblewrap; workers will run unprivileged"

@@ -40,7 +40,7 @@ class GradingPlugin:
     def student(self):
         return self.proxy
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture
     def device(self):
         return self.device_name
 

@@ -15,7 +15,7 @@ from grader.errors import GraderError, UsageError
 PROJECT = Path(__file__).resolve().parent.parent
 GRADER = PROJECT / "grader"
 STORED_OUTPUTS = "reference_outputs.pt"
-REQUIREMENTS = "torch>=2.2\nnumpy\npytest>=7.4\npytest-json-report>=1.5\nrich>=13\n"
+REQUIREMENTS = "torch>=2.2\nnumpy\npytest>=7.4\nrich>=13\n"
 
 STUDENT_README = """\
 # Attention exercises

@@ -14,15 +14,15 @@ import nbformat  # noqa: E402 (nbgrader's dependency, skipped with it)
 import torch  # noqa: E402
 from nbgrader.api import Gradebook  # noqa: E402
 
-from conftest import ROOT, SUBMISSIONS, run_cli  # noqa: E402
+from conftest import ROOT, run_cli  # noqa: E402
 from grader.catalogue import load  # noqa: E402
 from grader.errors import UsageError  # noqa: E402
 from grader.nbgrader_course import write_course  # noqa: E402
 from grader.notebook_version import source_notebook, student_notebook  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
 from grader.submission import CONTRACT_NAMES  # noqa: E402
+from notebook_submissions import SOLUTIONS, filled  # noqa: E402
 
-SOLUTIONS = ROOT / "solutions" / "attention.py"
 CATALOGUE = load()
 # Two students: autograding runs the notebook in a kernel, with one grading run per test cell position.
 STUDENTS = {"honest": {}, "mask_diagonal": {"CausalAttention": "mask_includes_diagonal",
@@ -53,34 +53,6 @@ def solution_lines() -> set[str]:
             found |= {line.strip() for line in lines[node.lineno - 1:node.end_lineno]}
     shown = {line.strip() for line in (ROOT / "exercises" / "attention.py").read_text().splitlines()}
     return found - shown - {""}
-
-
-def definitions(path: Path) -> dict[str, str]:
-    """Each contract name's code in a .py file, with the module-level code just before it (constants)."""
-    source = path.read_text()
-    code, pending = {}, []
-    for node in ast.parse(source).body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)) or isinstance(node, ast.Expr):
-            continue
-        pending.append(ast.get_source_segment(source, node))
-        if getattr(node, "name", None) in CONTRACT_NAMES:
-            code[node.name], pending = "\n\n".join(pending), []
-    return code
-
-
-def filled(release: dict, swaps: dict[str, str]) -> dict:
-    """The release notebook with each stub cell replaced by the solution (or a mutant's definition)."""
-    notebook = json.loads(json.dumps(release))
-    code = definitions(SOLUTIONS)
-    for name, mutant in swaps.items():
-        code[name] = definitions(SUBMISSIONS / f"{mutant}.py")[name]
-    # A magic before a definition: the kernel's history must be graded as the notebook file is.
-    code["attention_scores"] = "%load_ext autoreload\n" + code["attention_scores"]
-    for cell in notebook["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id in code:
-            cell["source"] = code[grade_id]
-    return notebook
 
 
 def outputs(course, student) -> dict[str, list]:

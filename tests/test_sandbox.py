@@ -23,8 +23,19 @@ def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch)
     assert str(tmp_path) not in bound and "/" not in bound and str(worker_dir) in bound
     venv = str(Path(sys.prefix).resolve())  # CI's virtual environment lives inside the project: only it is bound
     assert not [p for p in bound if p.startswith(str(PROJECT_DIR)) and not p.startswith(venv)]
-    assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "wire.py", "worker.py"]
+    assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "wire.py", "worker.py",
+                                                                          "zygote.py"]
     assert command[-6:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--", "python"]
+    assert "--cap-add" not in command
+
+
+def test_the_zygote_keeps_root_with_only_the_capabilities_it_needs(tmp_path):
+    command = bwrap_command(Sandbox("/usr/bin/bwrap", True), ["python"], {}, None, "cpu", None,
+                            private_worker_package(tmp_path / "worker"))
+    assert command[-1] == "python" and "setpriv" not in command
+    kept = [command[i + 1] for i, flag in enumerate(command) if flag == "--cap-add"]
+    assert command[command.index("--cap-drop") + 1] == "ALL"
+    assert sorted(kept) == ["CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SYS_ADMIN"]
 
 
 @pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv")),

@@ -9,7 +9,6 @@ from functools import cache
 from pathlib import Path
 
 import pytest  # noqa: F401 - imported once here for every grading process
-import pytest_jsonreport.plugin  # noqa: F401
 import torch  # noqa: F401
 
 import grader.probes  # noqa: F401 - what the suites import

@@ -1,0 +1,95 @@
+"""The batch's zygote: workers forked from it are confined one from another and end with everything they started."""
+import os
+import subprocess
+import time
+
+import pytest
+import torch
+
+from conftest import solution_source
+from grader.catalogue import load
+from grader.pipeline import grade_submission
+from grader.proxy import ForkedWorker, StudentCrash, StudentProxy, WorkerProcess
+from grader.sandbox import detect
+from grader.submission import Cell, Submission
+from grader.zygote_client import ZygoteClient, ZygoteServer
+
+pytestmark = pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0),
+                                reason="workers get their own namespaces and uids only when the grader runs as root")
+
+SNOOP = '''
+import os
+PIDS = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+UID, TMP = os.getuid(), sorted(os.listdir("/tmp"))
+open("/tmp/left-by-" + str(UID), "w").write("for the next student")
+
+def attention_scores(inputs):
+    if os.fork() == 0:  # a daemon that outlives the call
+        os.setsid()
+        import time
+        time.sleep(600)
+    return inputs @ inputs.transpose(-2, -1)
+
+
+def attention_weights(_):
+    return f"{PIDS}|{UID}|{TMP}"
+'''
+
+
+def student(source: str, name: str = "student.py") -> Submission:
+    return Submission(name, None, (Cell(name, source),))
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    with ZygoteServer(detect()) as server:
+        yield ZygoteClient(server.path)
+
+
+def processes_of(uid: int) -> list[str]:
+    listing = subprocess.run(["ps", "-o", "pid=,cmd=", "-u", str(uid)], capture_output=True, text=True).stdout
+    return listing.split("\n")[:-1]
+
+
+def test_each_worker_is_alone_in_its_namespace_with_its_own_uid_and_tmp(zygote):
+    uids = []
+    for _ in range(2):
+        proxy = StudentProxy(student(SNOOP), detect(), zygote=zygote)
+        proxy.start()
+        assert isinstance(proxy.worker, ForkedWorker)
+        pids, uid, tmp = proxy.call("attention_weights", 0).split("|")
+        assert pids == "[1]" and tmp == "[]"  # alone as pid 1, and nothing left by the student before
+        proxy.call("attention_scores", torch.ones(2, 3))
+        assert proxy.restart_pending  # the daemon is seen: the next test gets a fresh worker
+        proxy.close()
+        deadline = time.monotonic() + 5
+        while processes_of(int(uid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not processes_of(int(uid))  # the daemon ended with its worker
+        uids.append(int(uid))
+    assert len(set(uids)) == 2 and 0 not in uids
+
+
+def test_a_worker_that_exits_is_reported_with_its_status(zygote):
+    proxy = StudentProxy(student("import os\n\ndef attention_scores(x):\n    os._exit(3)\n"), detect(), zygote=zygote)
+    with pytest.raises(StudentCrash, match="exited with status 3"):
+        proxy.call("attention_scores", torch.ones(2, 2))
+    proxy.close()
+
+
+def test_an_unreachable_zygote_means_workers_of_their_own(tmp_path):
+    proxy = StudentProxy(student("def attention_scores(x):\n    return x\n"), detect(),
+                         zygote=ZygoteClient(str(tmp_path / "nothing.sock")))
+    proxy.start()
+    assert isinstance(proxy.worker, WorkerProcess)
+    assert torch.equal(proxy.call("attention_scores", torch.ones(2)), torch.ones(2))
+    proxy.close()
+
+
+def test_forked_workers_grade_as_fresh_ones(zygote, tmp_path):
+    catalogue = load()
+    submission = student(solution_source().replace("attn_scores / keys.shape[-1] ** 0.5",
+                                                   "attn_scores / keys.shape[-1]"), "attention.py")
+    forked = grade_submission(submission, catalogue, zygote=zygote)
+    fresh = grade_submission(submission, catalogue)
+    assert [(c.concept.id, c.score) for c in forked.concepts] == [(c.concept.id, c.score) for c in fresh.concepts]
