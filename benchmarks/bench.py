@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 # Notebook students for the nbgrader comparison: a correct one, and mistakes the course's concepts catch.
 NOTEBOOK_STUDENTS = ({}, {"CausalAttention": "mask_includes_diagonal", "MultiHeadAttention": "mask_includes_diagonal"},
                      {"attention_scores": "scores_transposed"}, {"MultiHeadAttention": "missing_out_proj"})
@@ -178,6 +178,14 @@ def plot_svg(series: dict[str, list[tuple[int, float]]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+class Rows(list):
+    """The table's rows, each also printed as soon as it is measured."""
+
+    def append(self, row):
+        print(" | ".join(row), flush=True)
+        super().append(row)
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or platform.machine())
@@ -199,8 +207,9 @@ def main(argv=None):
     options = parser.parse_args(argv)
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
-    rows, series = [], {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
+    series = {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
     torch_import = median_run([python, "-c", "import torch"], options.repeats)[0]
+    rows = Rows()
     rows.append(("bare `python -c \"import torch\"`", f"{torch_import:.2f} s", "", "1.00"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
