@@ -198,7 +198,7 @@ def machine() -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 60, 100, 1000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--nbgrader-sizes", type=int, nargs="*", default=[10],
                         help="class sizes for the comparison with nbgrader autograde (none to skip)")

@@ -29,7 +29,7 @@ import sys
 
 from grader.worker import configure_torch, serve
 
-UID_BASE = 62000  # each live worker's uid when the zygote runs as root
+UID_BASE = 70000  # each live worker's uid when the zygote runs as root (single workers use 61000-64999)
 UID_COUNT = 4000
 MAX_MESSAGE = 64 * 1024
 
@@ -85,9 +85,21 @@ class PidNamespaces:
 
     def __init__(self):
         self.own = os.open("/proc/self/ns/pid", os.O_RDONLY)
-        self.available = self.enter()
-        if self.available:
+        self.available = self.enter() and self._probe()
+
+    def _probe(self) -> bool:
+        """Whether a child in a new namespace may also mount its own /proc and /tmp (see run_worker)."""
+        try:
+            pid = os.fork()
+        finally:
             self.leave()
+        if pid == 0:
+            try:
+                mount_private_folders(2**20)
+                os._exit(0)
+            finally:
+                os._exit(1)
+        return os.waitpid(pid, 0)[1] == 0
 
     def enter(self) -> bool:
         return _libc.unshare(CLONE_NEWPID) == 0

@@ -55,14 +55,13 @@ class ZygoteServer:
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
             env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
         self.process = subprocess.Popen(argv, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                                         env=env, start_new_session=True)
         listener.close()
 
     def close(self):
         self.process.kill()
         self.process.wait()
-        self.process.stderr.close()
         self.folder.cleanup()
 
     def __enter__(self):
