@@ -4,11 +4,11 @@ import hashlib
 import io
 import os
 from pathlib import Path
-
 from typing import Protocol, Sequence
 
 from grader.errors import GraderError
 from grader.results import TestOutcome
+
 
 class StudentRun(Protocol):
     """One student's turn in a grading session."""
@@ -62,7 +62,7 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
-def run_suites(students: Sequence["StudentRun"], device: str, concept_ids: tuple[str, ...],
+def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[str, ...],
                selected: tuple[str, ...] = (), root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS):
     """Run every suite test of the selected concepts (and visibilities) against each student in turn.
 

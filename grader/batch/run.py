@@ -19,7 +19,6 @@ from grader.runner import SUITES_DIR, suites_hash
 from grader.sandbox import detect
 from grader.zygote_client import ZygoteServer
 
-
 MAX_CHUNK = 16  # students per pytest session
 
 
@@ -145,6 +144,12 @@ def _grade_in_pool(*args) -> list:
     return grade_chunk(*args)
 
 
+def _start_grading_process():
+    from grader.batch.job import die_with_fork_server
+
+    die_with_fork_server()
+
+
 def _pool_context():
     """Grading processes forked from a server that imported torch and pytest once (see grader.batch.job).
 
@@ -176,7 +181,8 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
     size = chunk_size(len(unpacked), jobs)
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with ZygoteServer(detect(sandbox), device) as zygote, \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+            ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
+                                initializer=_start_grading_process) as pool:
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
                                zygote.path): chunk for chunk in chunks}
         for future in as_completed(futures):
