@@ -7,7 +7,7 @@ Run by hand (not part of the test suite):
 Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow); ratios
 divide by the median of a bare `python -c "import torch"` measured in the same run. Peak memory is the
 largest proportional set size (PSS, shared pages counted once) of the whole process tree, sampled every
-50 ms. --write puts the table into benchmarks/README.md and the plot into benchmarks/speed.svg.
+50 ms in one more run (sampling costs CPU, so the timed runs do not sample). --write puts the table into benchmarks/README.md and the plot into benchmarks/speed.svg.
 """
 import argparse
 import csv
@@ -54,8 +54,11 @@ def process_tree_pss(root_pid: int) -> int:
     return total
 
 
-def timed(command, cwd=ROOT, env=None) -> tuple[float, float]:
-    """Wall seconds and peak PSS of the process tree (MiB) of one command, which must succeed."""
+def run(command, cwd=ROOT, env=None, sample_memory=False) -> tuple[float, float]:
+    """Wall seconds of one command, which must succeed, and (when asked) the peak PSS of its tree in MiB.
+
+    Sampling memory costs CPU, so timed runs do not sample: memory comes from a run of its own.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -67,23 +70,27 @@ def timed(command, cwd=ROOT, env=None) -> tuple[float, float]:
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if sample_memory:
+        sampler.start()
     _, stderr = process.communicate()
     elapsed = time.perf_counter() - started
-    sampler.join()
+    if sample_memory:
+        sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed:\n{stderr.decode()[-2000:]}")
     return elapsed, peak / 2**20
 
 
-def median_run(command, repeats, cwd=ROOT, env=None, prepare=None) -> tuple[float, float]:
-    """Median seconds and largest peak memory over `repeats` runs; prepare() runs before each."""
-    runs = []
+def measure(command, repeats, cwd=ROOT, env=None, prepare=None) -> tuple[float, float]:
+    """Median seconds over `repeats` timed runs, and the peak memory of one more run; prepare() runs first."""
+    seconds = []
     for _ in range(repeats):
         if prepare:
             prepare()
-        runs.append(timed(command, cwd, env))
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+        seconds.append(run(command, cwd, env)[0])
+    if prepare:
+        prepare()
+    return statistics.median(seconds), run(command, cwd, env, sample_memory=True)[1]
 
 
 def synthetic_class(folder: Path, n: int) -> Path:
@@ -208,22 +215,22 @@ def main(argv=None):
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
     series = {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
-    torch_import = median_run([python, "-c", "import torch"], options.repeats)[0]
+    torch_import = measure([python, "-c", "import torch"], options.repeats)[0]
     rows = Rows()
     rows.append(("bare `python -c \"import torch\"`", f"{torch_import:.2f} s", "", "1.00"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         release = student_release(tmp / "release")
-        self_check, peak = median_run([python, "-m", "grader"], options.repeats, cwd=release)
+        self_check, peak = measure([python, "-m", "grader"], options.repeats, cwd=release)
         rows.append(("student self-check (release, public checks), complete submission", f"{self_check:.2f} s",
                      f"{peak:.0f} MiB", f"{self_check / torch_import:.2f}"))
-        full, peak = median_run([python, "-m", "grader", "solutions/attention.py"], options.repeats)
+        full, peak = measure([python, "-m", "grader", "solutions/attention.py"], options.repeats)
         rows.append(("instructor, one submission, all checks", f"{full:.2f} s", f"{peak:.0f} MiB",
                      f"{full / torch_import:.2f}"))
         for n in options.sizes:
             klass = synthetic_class(tmp / f"class{n}", n)
             out = tmp / f"out{n}"
-            seconds, peak = median_run([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs],
+            seconds, peak = measure([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs],
                                        options.repeats, prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
             series["batch (.py files)"].append((n, seconds / n))
             rows.append((f"batch, {n} .py submissions, per submission", f"{seconds / n:.3f} s", f"{peak:.0f} MiB",
@@ -232,11 +239,11 @@ def main(argv=None):
             course = nbgrader_course(tmp / f"nbgrader{n}", n)
             out = tmp / f"nbout{n}"
             config = course / "source" / "attention" / "assignment.toml"
-            seconds, peak = median_run([python, "-m", "grader", "batch", str(course / "submitted"), "--out", str(out),
+            seconds, peak = measure([python, "-m", "grader", "batch", str(course / "submitted"), "--out", str(out),
                                         "--config", str(config), *jobs], options.repeats,
                                        prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
-            nb_seconds, nb_peak = timed([python, "-m", "nbgrader", "autograde", "attention", "--force"], cwd=course,
-                                        env=nbgrader_env())
+            nb_seconds, nb_peak = run([python, "-m", "nbgrader", "autograde", "attention", "--force"], cwd=course,
+                                      env=nbgrader_env(), sample_memory=True)
             ours, theirs = batch_totals(out), nbgrader_totals(course)
             agree = sum(abs(ours.get(s, -1) - t) < 0.01 for s, t in theirs.items())
             series["batch (nbgrader notebooks)"].append((n, seconds / n))
