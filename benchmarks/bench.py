@@ -4,8 +4,9 @@ Run by hand (not part of the test suite):
 
     python benchmarks/bench.py [--sizes 10 100 1000] [--repeats 3] [--nbgrader-sizes 10] [--jobs N] [--write]
 
-Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow); ratios
-divide by the median of a bare `python -c "import torch"` measured in the same run. Peak memory is the
+Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow). Each run
+follows a bare `python -c "import torch"` run, and its ratio divides by that one: the ratios in the table are
+medians of these paired ratios, which stay honest on a machine whose speed drifts. Peak memory is the
 largest proportional set size (PSS, shared pages counted once) of the whole process tree, sampled every
 50 ms in one more run (sampling costs CPU, so the timed runs do not sample). --write puts the table into benchmarks/README.md and the plot into benchmarks/speed.svg.
 """
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,16 +83,41 @@ def run(command, cwd=ROOT, env=None, sample_memory=False) -> tuple[float, float]
     return elapsed, peak / 2**20
 
 
-def measure(command, repeats, cwd=ROOT, env=None, prepare=None) -> tuple[float, float]:
-    """Median seconds over `repeats` timed runs, and the peak memory of one more run; prepare() runs first."""
-    seconds = []
+TORCH_IMPORT = [sys.executable, "-c", "import torch"]
+IMPORT_TIMES: list[float] = []  # every baseline run of the benchmark
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float  # median, per submission where `per` was given
+    ratio: float  # median over runs of seconds / the bare torch import run just before
+    peak_mib: float | None  # peak PSS of the process tree, from a run of its own
+
+    def row(self, what: str, digits: int = 2) -> tuple[str, str, str, str]:
+        memory = "" if self.peak_mib is None else f"{self.peak_mib:.0f} MiB"
+        return what, f"{self.seconds:.{digits}f} s", memory, f"{self.ratio:.{digits}f}"
+
+
+def measure(command, repeats, cwd=ROOT, env=None, prepare=None, per=1, memory=True) -> Measurement:
+    """Time `repeats` runs of a command, each paired with a bare torch import run just before it.
+
+    Pairing keeps the ratios honest on a machine whose speed drifts; prepare() runs before each run.
+    """
+    seconds, ratios = [], []
     for _ in range(repeats):
+        baseline = run(TORCH_IMPORT)[0]
+        IMPORT_TIMES.append(baseline)
         if prepare:
             prepare()
-        seconds.append(run(command, cwd, env)[0])
-    if prepare:
-        prepare()
-    return statistics.median(seconds), run(command, cwd, env, sample_memory=True)[1]
+        elapsed = run(command, cwd, env)[0] / per
+        seconds.append(elapsed)
+        ratios.append(elapsed / baseline)
+    peak = None
+    if memory:
+        if prepare:
+            prepare()
+        peak = run(command, cwd, env, sample_memory=True)[1]
+    return Measurement(statistics.median(seconds), statistics.median(ratios), peak)
 
 
 def synthetic_class(folder: Path, n: int) -> Path:
@@ -215,45 +242,41 @@ def main(argv=None):
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
     series = {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
-    torch_import = measure([python, "-c", "import torch"], options.repeats)[0]
     rows = Rows()
-    rows.append(("bare `python -c \"import torch\"`", f"{torch_import:.2f} s", "", "1.00"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         release = student_release(tmp / "release")
-        self_check, peak = measure([python, "-m", "grader"], options.repeats, cwd=release)
-        rows.append(("student self-check (release, public checks), complete submission", f"{self_check:.2f} s",
-                     f"{peak:.0f} MiB", f"{self_check / torch_import:.2f}"))
-        full, peak = measure([python, "-m", "grader", "solutions/attention.py"], options.repeats)
-        rows.append(("instructor, one submission, all checks", f"{full:.2f} s", f"{peak:.0f} MiB",
-                     f"{full / torch_import:.2f}"))
+        rows.append(measure([python, "-m", "grader"], options.repeats, cwd=release).row(
+            "student self-check (release, public checks), complete submission"))
+        rows.append(measure([python, "-m", "grader", "solutions/attention.py"], options.repeats).row(
+            "instructor, one submission, all checks"))
         for n in options.sizes:
             klass = synthetic_class(tmp / f"class{n}", n)
             out = tmp / f"out{n}"
-            seconds, peak = measure([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs],
-                                       options.repeats, prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
-            series["batch (.py files)"].append((n, seconds / n))
-            rows.append((f"batch, {n} .py submissions, per submission", f"{seconds / n:.3f} s", f"{peak:.0f} MiB",
-                         f"{seconds / n / torch_import:.3f}"))
+            batch = measure([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], options.repeats,
+                            prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True), per=n)
+            series["batch (.py files)"].append((n, batch.seconds))
+            rows.append(batch.row(f"batch, {n} .py submissions, per submission", 3))
         for n in options.nbgrader_sizes:
             course = nbgrader_course(tmp / f"nbgrader{n}", n)
             out = tmp / f"nbout{n}"
             config = course / "source" / "attention" / "assignment.toml"
-            seconds, peak = measure([python, "-m", "grader", "batch", str(course / "submitted"), "--out", str(out),
-                                        "--config", str(config), *jobs], options.repeats,
-                                       prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True))
-            nb_seconds = run([python, "-m", "nbgrader", "autograde", "attention", "--force"], cwd=course,
-                             env=nbgrader_env())[0]
+            batch = measure([python, "-m", "grader", "batch", str(course / "submitted"), "--out", str(out),
+                             "--config", str(config), *jobs], options.repeats,
+                            prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True), per=n)
+            autograde = measure([python, "-m", "nbgrader", "autograde", "attention", "--force"], 1, cwd=course,
+                                env=nbgrader_env(), per=n, memory=False)
             ours, theirs = batch_totals(out), nbgrader_totals(course)
             agree = sum(abs(ours.get(s, -1) - t) < 0.01 for s, t in theirs.items())
-            series["batch (nbgrader notebooks)"].append((n, seconds / n))
-            series["nbgrader autograde"].append((n, nb_seconds / n))
-            rows.append((f"batch, {n} nbgrader notebooks, per submission", f"{seconds / n:.3f} s", f"{peak:.0f} MiB",
-                         f"{seconds / n / torch_import:.3f}"))
-            rows.append((f"`nbgrader autograde`, same {n} notebooks, per submission (1 run)",
-                         f"{nb_seconds / n:.2f} s", "",
-                         f"{nb_seconds / n / torch_import:.2f} ({nb_seconds / seconds:.0f}x batch; "
+            series["batch (nbgrader notebooks)"].append((n, batch.seconds))
+            series["nbgrader autograde"].append((n, autograde.seconds))
+            rows.append(batch.row(f"batch, {n} nbgrader notebooks, per submission", 3))
+            what, seconds, memory, ratio = autograde.row(f"`nbgrader autograde`, same {n} notebooks, per submission "
+                                                         "(1 run)")
+            rows.append((what, seconds, memory, f"{ratio} ({autograde.seconds / batch.seconds:.0f}x batch's time; "
                          f"same total for {agree}/{len(theirs)} students)"))
+    rows.insert(0, ("bare `python -c \"import torch\"` (median of every baseline run)",
+                    f"{statistics.median(IMPORT_TIMES):.2f} s", "", "1.00"))
     command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
     table = ["| measurement | median | peak memory (PSS) | ratio to `import torch` |", "| --- | ---: | ---: | ---: |"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
