@@ -286,7 +286,7 @@ def main(argv=None):
         readme = ROOT / "benchmarks" / "README.md"
         text = readme.read_text() if readme.exists() else ""
         marker = "<!-- results -->"
-        head = text.split(marker)[0] if marker in text else "# Grading speed\n\n"
+        head = text.split(marker)[0] if marker in text else (text.rstrip() + "\n\n" if text else "# Grading speed\n\n")
         readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; "
                           f"{options.repeats} runs each, medians.\n\n" + "\n".join(table)
                           + "\n\n![seconds per submission against N](speed.svg)\n")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.catalogue import Catalogue, load as load_catalogue
-from grader.errors import UsageError
+from grader.errors import GraderError, UsageError
 from grader.proxy import StudentProblem, StudentProxy
 from grader.results import Report
 from grader.sandbox import Limits, Sandbox, detect
@@ -96,6 +96,8 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
     finally:
         for grading in runnable:
             grading.close()
+    if any(grading.report is None for grading in gradings):
+        raise GraderError("grading stopped before every submission was graded")
     return [grading.report for grading in gradings]
 
 

@@ -76,20 +76,20 @@ class GradingPlugin:
         if session.testsfailed:
             raise session.Interrupted(f"{session.testsfailed} errors during collection")
         items = session.items
-        for index, student in enumerate(self.students):
+        for student in self.students:
             self.proxy, self.outcomes = student.open(), []
             for position, item in enumerate(items):
-                if position + 1 < len(items):
-                    next_item = items[position + 1]
-                else:
-                    next_item = items[0] if index + 1 < len(self.students) else None
+                # None after a student's last test: every fixture is torn down before the next student.
+                next_item = items[position + 1] if position + 1 < len(items) else None
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)
             student.finish(self.outcomes)
             self.proxy = None
         return True
 
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.verdict = None  # before any setup hook, which may already skip the test
+
     def pytest_runtest_setup(self, item):
-        self.verdict = None
         if self.proxy is not None:
             self.proxy.next_test()
 

@@ -131,15 +131,14 @@ class WorkerPipes:
 
 
 def exit_description(code: int | None) -> str:
-    """Why a worker ended, from its exit code (negative or 128 + N: killed by signal N)."""
+    """Why a worker ended, from its exit code as subprocess gives it (-N: killed by signal N)."""
     if code is None:
         return "the worker closed its reply pipe"
-    signal_number = -code if code < 0 else code - 128 if code > 128 else None
-    if signal_number:
+    if code < 0:
         try:
-            name = signal.Signals(signal_number).name
+            name = signal.Signals(-code).name
         except ValueError:
-            name = str(signal_number)
+            name = str(-code)
         return f"the process running the submission was killed by signal {name}"
     return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
 

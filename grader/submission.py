@@ -153,6 +153,6 @@ def has_own_modules(folder: Path, submission_file: Path) -> bool:
     for entry in folder.iterdir():
         if entry.name.startswith((".", "__pycache__")) or entry == submission_file:
             continue
-        if entry.suffix == ".py" or (entry.is_dir() and any(entry.glob("*.py"))):
+        if entry.suffix in (".py", ".so", ".pyd") or (entry.is_dir() and any(entry.rglob("*.py"))):
             return True
     return False

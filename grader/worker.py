@@ -332,8 +332,11 @@ def serve(requests, responses, device, isolated):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.setrecursionlimit(10_000)
     protocol_pid = os.getpid()
-    # Processes the student forks must never speak the protocol: they lose its pipes at birth.
+    # Processes the student starts must never speak the protocol: they lose its pipes at birth (fork)
+    # or on exec (os.system, subprocess).
     os.register_at_fork(after_in_child=partial(close_quietly, requests, responses))
+    for fd in (requests, responses):
+        os.set_inheritable(fd, False)
     worker = Worker(device)
     while True:
         request = read_frame(requests)

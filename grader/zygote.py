@@ -10,10 +10,11 @@ message per request on a SOCK_SEQPACKET socket:
 - `{"op": "kill", "pid": pid, "wait": bool}` kills that worker and everything it started, and answers
   `{"ok": {"status": exit status (None when not waited for), "was_alive": bool}}`.
 
-Each worker gets new process and mount namespaces where the zygote may create them (root, or a user
-namespace): it is pid 1 of its own namespace, with its own /tmp and /proc, and every process it starts
-dies with it. Run as root, each live
-worker also gets its own unprivileged uid, so that the process-count limit binds per student.
+Each worker is pid 1 of a new process namespace, with new mount, network, IPC and host-name namespaces: its
+own /proc, an empty /tmp and /dev/shm, no network, and every process it starts dies with it. Run as root,
+each live worker also gets its own unprivileged uid, so that the process-count limit binds per student.
+Started with --isolated (in a sandbox), a zygote that cannot create these namespaces refuses to fork, and
+the grading processes start workers of their own instead.
 """
 import argparse
 import contextlib
@@ -26,16 +27,19 @@ import select
 import signal
 import socket
 import sys
+import time
 
 from grader.worker import configure_torch, serve
 
+SETUP_FAILED = 71  # a worker that could not confine itself: the grader's problem, not the student's
 UID_BASE = 70000  # each live worker's uid when the zygote runs as root (single workers use 61000-64999)
 UID_COUNT = 4000
 MAX_MESSAGE = 64 * 1024
 
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
-PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -63,8 +67,8 @@ def warm_up():
 
 
 def exit_code(status: int) -> int:
-    """A wait status as a shell exit code: 128 + N for a process killed by signal N."""
-    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    """A wait status as subprocess reports it: the exit status, or -N for a process killed by signal N."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def set_limits(limits: dict):
@@ -88,18 +92,20 @@ class PidNamespaces:
         self.available = self.enter() and self._probe()
 
     def _probe(self) -> bool:
-        """Whether a child in a new namespace may also mount its own /proc and /tmp (see run_worker)."""
+        """Whether a child in a new namespace may also set up the rest of its confinement (see run_worker)."""
+        pid = None
         try:
             pid = os.fork()
+            if pid == 0:
+                try:
+                    private_namespaces(2**20)
+                    os._exit(0)
+                finally:
+                    os._exit(1)
         finally:
-            self.leave()
-        if pid == 0:
-            try:
-                mount_private_folders(2**20)
-                os._exit(0)
-            finally:
-                os._exit(1)
-        return os.waitpid(pid, 0)[1] == 0
+            if pid != 0:
+                self.leave()
+        return pid is not None and os.waitpid(pid, 0)[1] == 0
 
     def enter(self) -> bool:
         return _libc.unshare(CLONE_NEWPID) == 0
@@ -112,12 +118,16 @@ def die_with_parent():
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
 
 
-def mount_private_folders(tmp_bytes: int):
-    """In a new process namespace's pid 1: a /proc that shows only this namespace and a /tmp of its own."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare")
+def private_namespaces(tmp_bytes: int):
+    """In a new process namespace's pid 1: namespaces of its own for everything else a worker could share
+    with the workers beside it (mounts, network, IPC, host name), a /proc that shows only its own processes,
+    and an empty /tmp and /dev/shm."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
+    for folder in ("/tmp", "/dev/shm"):
+        if os.path.isdir(folder):
+            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
 
 
 def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool):
@@ -127,22 +137,24 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isola
     and signals its own processes send it (SIGKILL included) are ignored, as they are for any init.
     """
     requests, responses, output = fds
-    code = 70
+    code = SETUP_FAILED
     try:
-        die_with_parent()
         if isolated:
-            mount_private_folders(limits.get("fsize", 16 * 2**20))
+            private_namespaces(limits.get("fsize", 16 * 2**20))
         os.chdir("/tmp")
         set_limits(limits)
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        die_with_parent()  # after the uid change, which clears it
         os.setsid()
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)
         os.environ["HOME"] = "/tmp"
+        code = 70
         serve(requests, responses, device, isolated)
         code = 0
     finally:
@@ -150,9 +162,10 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isola
 
 
 class Zygote:
-    def __init__(self, listener: socket.socket, device: str):
+    def __init__(self, listener: socket.socket, device: str, require_isolation: bool):
         self.listener = listener
         self.device = device
+        self.require_isolation = require_isolation  # refuse to fork workers that would share namespaces
         self.namespaces = PidNamespaces()
         self.connections: list[socket.socket] = []
         self.children: dict[int, int | None] = {}  # pid -> uid, for live workers
@@ -172,19 +185,27 @@ class Zygote:
     def spawn(self, fds: list[int], request: dict) -> int:
         if len(fds) != 3:
             raise ValueError("a spawn request carries three file descriptors")
+        if self.require_isolation and not self.namespaces.available:
+            raise RuntimeError("this zygote cannot give workers namespaces of their own")
         uid = self.free_uid() if request.get("own_uid") else None
         limits = {str(k): int(v) for k, v in request.get("limits", {}).items()}
         isolated = self.namespaces.available and self.namespaces.enter()
+        if self.require_isolation and not isolated:
+            raise RuntimeError("could not create a process namespace for a worker")
+        pid = None
         try:
             pid = os.fork()
+            if pid == 0:
+                try:
+                    for connection in (self.listener, *self.connections):
+                        connection.close()
+                    os.close(self.namespaces.own)
+                finally:
+                    run_worker(fds, self.device, uid, limits, isolated)
         finally:
             if isolated and pid != 0:
                 self.namespaces.leave()
-        if pid == 0:
-            for connection in (self.listener, *self.connections):
-                connection.close()
-            os.close(self.namespaces.own)
-            run_worker(fds, self.device, uid, limits, isolated)
+        self.finished.pop(pid, None)  # a reused pid's old status
         self.children[pid] = uid
         return pid
 
@@ -195,7 +216,17 @@ class Zygote:
             return {"status": self.finished.pop(pid), "was_alive": False}
         if pid not in self.children:
             raise ValueError(f"no worker {pid}")
-        os.kill(pid, signal.SIGKILL)
+        if wait:  # asked why the worker's pipe closed: it may be ending by itself
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    del self.children[pid]
+                    return {"status": exit_code(status), "was_alive": False}
+                time.sleep(0.01)
+        for kill in (os.kill, os.killpg):  # the process group: what a worker without namespaces started
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
         if not wait:
             self.forget.add(pid)
             return {"status": None, "was_alive": True}
@@ -241,7 +272,11 @@ class Zygote:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        connection.sendall(json.dumps(reply).encode())
+        try:
+            connection.sendall(json.dumps(reply).encode())
+        except OSError:  # the grading process went away
+            self.connections.remove(connection)
+            connection.close()
 
     def run(self):
         while True:
@@ -261,6 +296,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m grader.zygote")
     parser.add_argument("--listen", type=int, required=True, help="a listening SOCK_SEQPACKET socket")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--isolated", action="store_true",
+                        help="in a sandbox: refuse to fork workers without namespaces of their own")
     options = parser.parse_args(argv)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # never import from the shared /tmp
     configure_torch(options.device)
@@ -268,7 +305,7 @@ def main(argv=None):
     gc.freeze()  # workers share the zygote's memory until they write to it; a collection would touch it all
     listener = socket.socket(fileno=options.listen)
     os.set_inheritable(listener.fileno(), False)
-    Zygote(listener, options.device).run()
+    Zygote(listener, options.device, options.isolated).run()
 
 
 if __name__ == "__main__":

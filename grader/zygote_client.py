@@ -4,8 +4,10 @@
 grading process of the batch opens its own `ZygoteClient` on that path and asks it for a fresh worker per
 student, instead of starting Python and importing torch again.
 """
+import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,31 +35,50 @@ def limits_request(limits: Limits, device: str, own_uid: bool) -> dict:
     return request
 
 
+def zygote_available(device: str) -> bool:
+    """Whether batch grading can use a zygote here: Linux, and the CPU (CUDA does not survive a fork)."""
+    return device == "cpu" and sys.platform.startswith("linux") and hasattr(socket, "SOCK_SEQPACKET")
+
+
+def _die_with_parent():
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch takes it along
+
+
 class ZygoteServer:
-    """One zygote process, confined like a worker, listening on a socket only this user can reach."""
+    """One zygote process, confined like a worker, listening on a socket only this user can reach.
+
+    In a sandbox it forks only workers with namespaces of their own; where it cannot create them it
+    refuses, and the grading processes start workers of their own instead.
+    """
 
     def __init__(self, sandbox: Sandbox, device: str = "cpu"):
         self.sandbox = sandbox
         self.device = device
         self.folder = tempfile.TemporaryDirectory(prefix="grader-zygote-")
-        os.chmod(self.folder.name, 0o700)
-        self.path = str(Path(self.folder.name) / "zygote.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        listener.bind(self.path)
-        listener.listen(64)
+        try:
+            os.chmod(self.folder.name, 0o700)
+            self.path = str(Path(self.folder.name) / "zygote.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+                listener.bind(self.path)
+                listener.listen(64)
+                self.process = self._start(listener.fileno())
+        except BaseException:
+            self.folder.cleanup()
+            raise
+
+    def _start(self, listener: int) -> subprocess.Popen:
         env = dict(WORKER_ENV)
-        argv = [sys.executable, "-m", "grader.zygote", "--listen", str(listener.fileno()), "--device", device]
+        argv = [sys.executable, "-m", "grader.zygote", "--listen", str(listener), "--device", self.device]
         worker_dir = private_worker_package(Path(self.folder.name) / ".worker")
-        if sandbox.isolated:
+        if self.sandbox.isolated:
             # The zygote keeps root's power to create namespaces and switch uids; its workers do not.
-            argv = bwrap_command(sandbox, argv, env, None, device, None, worker_dir)
+            argv = bwrap_command(self.sandbox, [*argv, "--isolated"], env, None, self.device, None, worker_dir)
         else:
             inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
             env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
-        self.process = subprocess.Popen(argv, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
-                                        env=env, start_new_session=True)
-        listener.close()
+        return subprocess.Popen(argv, pass_fds=(listener,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, cwd="/", env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent)
 
     def close(self):
         self.process.kill()
@@ -79,6 +100,7 @@ class ZygoteClient:
         self.timeout = timeout
         self.lock = threading.Lock()
         self.connection = None
+        self.failure: str | None = None  # once the zygote failed, every request fails at once
 
     def _connect(self) -> socket.socket:
         if self.connection is None:
@@ -94,18 +116,22 @@ class ZygoteClient:
 
     def _ask(self, request: dict, fds=()) -> object:
         with self.lock:
-            connection = self._connect()
+            if self.failure:
+                raise ZygoteError(self.failure)
             try:
+                connection = self._connect()
                 socket.send_fds(connection, [json.dumps(request).encode()], list(fds))
                 data = connection.recv(MAX_REPLY)
-            except OSError as exc:
+                if not data:
+                    raise ZygoteError("the worker zygote has stopped")
+                reply = json.loads(data)
+            except (OSError, ValueError) as exc:
                 self.close()
-                raise ZygoteError(f"the worker zygote did not answer: {exc}") from None
-        if not data:
-            self.close()
-            raise ZygoteError("the worker zygote has stopped")
-        reply = json.loads(data)
+                self.failure = str(exc) if isinstance(exc, ZygoteError) else f"the worker zygote failed: {exc}"
+                raise ZygoteError(self.failure) from None
         if "error" in reply:
+            if request["op"] == "spawn":
+                self.failure = f"the worker zygote refused: {reply['error']}"
             raise ZygoteError(f"the worker zygote refused: {reply['error']}")
         return reply["ok"]
 

@@ -1,5 +1,6 @@
 """The batch's zygote: workers forked from it are confined one from another and end with everything they started."""
 import os
+import socket
 import subprocess
 import time
 
@@ -93,3 +94,17 @@ def test_forked_workers_grade_as_fresh_ones(zygote, tmp_path):
     forked = grade_submission(submission, catalogue, zygote=zygote)
     fresh = grade_submission(submission, catalogue)
     assert [(c.concept.id, c.score) for c in forked.concepts] == [(c.concept.id, c.score) for c in fresh.concepts]
+
+
+def test_a_sandboxed_zygote_that_cannot_isolate_refuses_to_fork(monkeypatch):
+    from grader import zygote as zygote_module
+
+    class NoNamespaces:
+        available, own = False, -1
+
+    monkeypatch.setattr(zygote_module, "PidNamespaces", NoNamespaces)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+        refusing = zygote_module.Zygote(listener, "cpu", require_isolation=True)
+        with pytest.raises(RuntimeError, match="cannot give workers namespaces"):
+            refusing.spawn([0, 1, 2], {"own_uid": True})
+    assert not refusing.children  # nothing was forked

@@ -1,4 +1,5 @@
 """Grade a whole class in parallel, reusing saved reports whose submission, suites and options are unchanged."""
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -17,7 +18,7 @@ from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 from grader.runner import SUITES_DIR, suites_hash
 from grader.sandbox import detect
-from grader.zygote_client import ZygoteServer
+from grader.zygote_client import ZygoteServer, zygote_available
 
 MAX_CHUNK = 16  # students per pytest session
 
@@ -165,8 +166,8 @@ def _pool_context():
 def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
     """Yield (student, report) as they finish, grading in `jobs` processes, a few students per session.
 
-    `grading` holds grade_chunk's arguments after the entries. One zygote serves the whole batch: it
-    imports torch once and forks each student's worker.
+    `grading` holds grade_chunk's arguments after the entries. On a CPU under Linux one zygote serves the
+    whole batch: it imports torch once and forks each student's worker.
     """
     if not to_grade:
         return
@@ -180,11 +181,12 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
     size = chunk_size(len(unpacked), jobs)
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
-    with ZygoteServer(detect(sandbox), device) as zygote, \
-            ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
-                                initializer=_start_grading_process) as pool:
+    with contextlib.ExitStack() as stack:
+        zygote = _start_zygote(stack, detect(sandbox), device)
+        pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
+                                                       initializer=_start_grading_process))
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
-                               zygote.path): chunk for chunk in chunks}
+                               zygote and zygote.path): chunk for chunk in chunks}
         for future in as_completed(futures):
             chunk = futures[future]
             try:
@@ -197,6 +199,16 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
                 if isinstance(report, str):
                     report = error_report(entry.student, report, catalogue, device)
                 yield entry.student, {**report, "cache_key": key}
+
+
+def _start_zygote(stack: contextlib.ExitStack, sandbox, device: str) -> ZygoteServer | None:
+    """The batch's zygote, or None where there can be none: workers are then started one by one."""
+    if not zygote_available(device):
+        return None
+    try:
+        return stack.enter_context(ZygoteServer(sandbox, device))
+    except OSError:  # e.g. a socket path too long for AF_UNIX under a deep TMPDIR
+        return None
 
 
 def chunk_size(students: int, jobs: int) -> int:

@@ -77,6 +77,11 @@ def test_multihead_mask_is_a_registered_buffer(student):
 
 
 @concept("buffers_and_devices", visibility="hidden")
+def test_forward_runs_on_the_meta_device(student):
+    check_mask_follows_meta(student, "CausalAttention", 3, 4, 5, 0.0)
+
+
+@concept("buffers_and_devices", visibility="hidden")
 def test_multihead_mask_follows_the_module_to_another_device(student):
     check_mask_follows_meta(student, "MultiHeadAttention", 3, 4, 5, 0.0, num_heads=2)
 
