@@ -176,7 +176,7 @@ def plot_svg(series: dict[str, list[tuple[int, float]]]) -> str:
     """Seconds per submission against N (both axes logarithmic), one polyline per series."""
     import math
 
-    width, height, left, bottom, top, right = 560, 320, 70, 40, 20, 150
+    width, height, left, bottom, top, right = 680, 320, 70, 40, 20, 240
     points = [p for values in series.values() for p in values]
     xs = [math.log10(n) for n, _ in points]
     ys = [math.log10(s) for _, s in points]
@@ -200,6 +200,8 @@ def plot_svg(series: dict[str, list[tuple[int, float]]]) -> str:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y}" y2="{y}" stroke="#ddd"/>'
                      f'<text x="{left - 6}" y="{float(y) + 4}" text-anchor="end">{10 ** e:g} s</text>')
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">submissions (N)</text>')
+    parts.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {(top + height - bottom) / 2})">seconds per submission</text>')
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
     for i, (name, values) in enumerate(series.items()):
         colour = colours[i % len(colours)]
