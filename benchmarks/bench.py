@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from notebook_submissions import filled, nbgrader_env  # noqa: E402 - found through the line above
 # Notebook students for the nbgrader comparison: a correct one, and mistakes the course's concepts catch.
 NOTEBOOK_STUDENTS = ({}, {"CausalAttention": "mask_includes_diagonal", "MultiHeadAttention": "mask_includes_diagonal"},
                      {"attention_scores": "scores_transposed"}, {"MultiHeadAttention": "missing_out_proj"})
@@ -137,14 +138,8 @@ def student_release(folder: Path) -> Path:
     return folder
 
 
-def nbgrader_env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_PREFER_ENV_PATH": "1",
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-
-
 def nbgrader_course(folder: Path, n: int) -> Path:
     """The project's nbgrader course with n submitted notebooks, cycling through NOTEBOOK_STUDENTS."""
-    from notebook_submissions import filled
 
     course = folder / "course"
     subprocess.run([sys.executable, "-m", "grader", "nbgrader", str(course)], cwd=ROOT, check=True,

@@ -1,4 +1,5 @@
 """Grade one submission: read it, start its worker, run the suites, score the concepts."""
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import __version__
@@ -80,9 +81,10 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
 
     Each submission has its own worker and its own time budget of `timeout` seconds.
     """
-    gradings = [Grading(submission, catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout,
-                        visibilities, sandbox or detect(), limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote)
-                for submission in submissions]
+    session = Session(catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout, sandbox or detect(),
+                      limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote,
+                      public_only(SUITES_DIR) or "hidden" not in visibilities, suites_hash(SUITES_DIR))
+    gradings = [Grading(submission, session) for submission in submissions]
     runnable = [grading for grading in gradings if grading.report is None]
     try:
         if runnable:
@@ -91,8 +93,7 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
                 import torch
                 if not torch.cuda.is_available():
                     raise UsageError("--device cuda: no CUDA device is available on this machine")
-            run_suites(runnable, device, catalogue.known_concept_ids, runnable[0].concept_ids,
-                       visibilities=visibilities)
+            run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids, visibilities=visibilities)
     finally:
         for grading in runnable:
             grading.close()
@@ -101,29 +102,41 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
     return [grading.report for grading in gradings]
 
 
+@dataclass(frozen=True)
+class Session:
+    """What every submission of one grading session shares."""
+    catalogue: Catalogue
+    concept_ids: tuple[str, ...]
+    device: str
+    timeout: float
+    sandbox: Sandbox
+    limits: Limits
+    zygote: ZygoteClient | None
+    only_public: bool  # a student release, or the public checks only
+    suites_hash: str
+
+
 class Grading:
     """One submission's turn in a grading session (see grader.runner.StudentRun): its worker, then its report."""
 
-    def __init__(self, submission: Submission, catalogue: Catalogue, concept_ids: tuple[str, ...], device: str,
-                 timeout: float, visibilities, sandbox: Sandbox, limits: Limits, zygote: ZygoteClient | None):
-        self.submission, self.catalogue, self.concept_ids = submission, catalogue, concept_ids
-        self.device, self.timeout, self.sandbox, self.limits, self.zygote = device, timeout, sandbox, limits, zygote
-        self.only_public = public_only(SUITES_DIR) or "hidden" not in visibilities
+    def __init__(self, submission: Submission, session: Session):
+        self.submission, self.session = submission, session
         self.proxy: StudentProxy | None = None
         self.report: Report | None = None
         if submission.problem:
             self.report = self._report("error", submission.problem,
-                                       unrunnable(catalogue, concept_ids, submission.problem))
+                                       unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
     def _report(self, status, error, results, output="", notes=()) -> Report:
-        return Report(submission=self.submission.display_path, status=status, error=error, device=self.device,
-                      grader_version=__version__, suites_hash=suites_hash(SUITES_DIR), concepts=results,
-                      output=output, notes=notes, public_only=self.only_public)
+        return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
+                      grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
+                      output=output, notes=notes, public_only=self.session.only_public)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
-            self.proxy = StudentProxy(self.submission, self.sandbox, device=self.device, budget_seconds=self.timeout,
-                                      limits=self.limits, zygote=self.zygote)
+            session = self.session
+            self.proxy = StudentProxy(self.submission, session.sandbox, device=session.device,
+                                      budget_seconds=session.timeout, limits=session.limits, zygote=session.zygote)
             self.proxy.start()
         return self.proxy
 
@@ -134,7 +147,7 @@ class Grading:
             error, notes = f"the submission's top-level code {exc}", ()
         finally:
             self.close()
-        results = score(self.catalogue, outcomes, self.concept_ids)
+        results = score(self.session.catalogue, outcomes, self.session.concept_ids)
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes)
 
     def close(self):

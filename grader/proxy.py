@@ -19,7 +19,8 @@ from pathlib import Path
 
 from grader import wire
 from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
-                            private_worker_package, unprivileged_command, worker_uid)
+                            private_worker_package, unconfined_env, unprivileged_command,
+                            worker_uid)
 from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
@@ -161,8 +162,7 @@ class WorkerProcess(WorkerPipes):
             argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
         else:
             self.search_path = import_dir
-            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
-            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
+            env = unconfined_env(worker_dir)
             if sandbox.drop_uid:
                 os.chmod(self.scratch.name, 0o1777)
                 argv = unprivileged_command(argv, worker_uid())

@@ -9,6 +9,7 @@ processes) apply with or without bubblewrap. `Sandbox.missing` says which protec
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -170,6 +171,20 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
         command += ["--setenv", key, value]
     command += ["--chdir", "/tmp"]
     return command + (unprivileged_command(argv, uid) if sandbox.drop_uid and uid is not None else argv)
+
+
+def unconfined_env(worker_dir: Path) -> dict:
+    """The environment of a worker (or zygote) started without bubblewrap: ours, minus Python's settings."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
+    return {**inherited, **WORKER_ENV, "PYTHONPATH": str(worker_dir)}
+
+
+def die_with_parent():
+    """Have the kernel kill this process when its parent ends (Linux; elsewhere nothing happens)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def worker_uid() -> int:

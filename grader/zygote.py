@@ -170,7 +170,6 @@ class Zygote:
         self.connections: list[socket.socket] = []
         self.children: dict[int, int | None] = {}  # pid -> uid, for live workers
         self.finished: dict[int, int] = {}  # pid -> exit code, for workers no one has asked about yet
-        self.forget: set[int] = set()  # killed workers whose end no one will ask about
         self.next_uid = 0
 
     def free_uid(self) -> int:
@@ -228,8 +227,7 @@ class Zygote:
             with contextlib.suppress(OSError):
                 kill(pid, signal.SIGKILL)
         if not wait:
-            self.forget.add(pid)
-            return {"status": None, "was_alive": True}
+            return {"status": None, "was_alive": True}  # reaped later; its status is forgotten in time
         status = exit_code(os.waitpid(pid, 0)[1])
         del self.children[pid]
         return {"status": status, "was_alive": True}
@@ -244,10 +242,7 @@ class Zygote:
                 return
             if pid in self.children:
                 del self.children[pid]
-                if pid in self.forget:
-                    self.forget.discard(pid)
-                else:
-                    self.finished[pid] = exit_code(status)
+                self.finished[pid] = exit_code(status)
 
     def answer(self, connection: socket.socket):
         try:

@@ -4,10 +4,8 @@
 grading process of the batch opens its own `ZygoteClient` on that path and asks it for a fresh worker per
 student, instead of starting Python and importing torch again.
 """
-import ctypes
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from grader.sandbox import WORKER_ENV, Limits, Sandbox, bwrap_command, private_worker_package
+from grader.sandbox import (WORKER_ENV, Limits, Sandbox, bwrap_command, die_with_parent, private_worker_package,
+                            unconfined_env)
 
 MAX_REPLY = 64 * 1024
 START_TIMEOUT = 120.0  # seconds for the zygote to import torch and start answering
@@ -38,10 +37,6 @@ def limits_request(limits: Limits, device: str, own_uid: bool) -> dict:
 def zygote_available(device: str) -> bool:
     """Whether batch grading can use a zygote here: Linux, and the CPU (CUDA does not survive a fork)."""
     return device == "cpu" and sys.platform.startswith("linux") and hasattr(socket, "SOCK_SEQPACKET")
-
-
-def _die_with_parent():
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: a killed batch takes it along
 
 
 class ZygoteServer:
@@ -74,11 +69,10 @@ class ZygoteServer:
             # The zygote keeps root's power to create namespaces and switch uids; its workers do not.
             argv = bwrap_command(self.sandbox, [*argv, "--isolated"], env, None, self.device, None, worker_dir)
         else:
-            inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
-            env = {**inherited, **env, "PYTHONPATH": str(worker_dir)}
+            env = unconfined_env(worker_dir)
         return subprocess.Popen(argv, pass_fds=(listener,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, cwd="/", env=env, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+                                preexec_fn=die_with_parent)  # a killed batch takes it along
 
     def close(self):
         self.process.kill()

@@ -4,6 +4,8 @@ Shared by the nbgrader tests and the speed benchmark (benchmarks/bench.py).
 """
 import ast
 import json
+import os
+import sys
 from pathlib import Path
 
 from grader.submission import CONTRACT_NAMES
@@ -11,6 +13,16 @@ from grader.submission import CONTRACT_NAMES
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions" / "attention.py"
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+
+
+def nbgrader_env() -> dict:
+    """The environment to run nbgrader in, from this Python environment."""
+    return {**os.environ,
+            "PYTHONPATH": str(ROOT),  # the kernel imports grader.in_notebook
+            # nbgrader runs `alembic` from PATH to set up the gradebook.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            # The kernelspec "python3" of this environment (launcher "python" = sys.executable) over a user's.
+            "JUPYTER_PREFER_ENV_PATH": "1"}
 
 
 def definitions(path: Path) -> dict[str, str]:

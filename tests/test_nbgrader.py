@@ -1,10 +1,8 @@
 """The notebook version of the exercises, and a real nbgrader course: generate, submit, autograde."""
 import ast
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,7 @@ from grader.nbgrader_course import write_course  # noqa: E402
 from grader.notebook_version import source_notebook, student_notebook  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
 from grader.submission import CONTRACT_NAMES  # noqa: E402
-from notebook_submissions import SOLUTIONS, filled  # noqa: E402
+from notebook_submissions import SOLUTIONS, filled, nbgrader_env  # noqa: E402
 
 CATALOGUE = load()
 # Two students: autograding runs the notebook in a kernel, with one grading run per test cell position.
@@ -62,13 +60,7 @@ def outputs(course, student) -> dict[str, list]:
 
 
 def nbgrader(*args, cwd):
-    env = {**os.environ,
-           "PYTHONPATH": str(ROOT),  # the kernel imports grader.in_notebook
-           # nbgrader runs `alembic` from PATH to set up the gradebook.
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           # The kernelspec "python3" of this environment (launcher "python" = sys.executable) over a user's.
-           "JUPYTER_PREFER_ENV_PATH": "1"}
-    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=nbgrader_env(), capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result

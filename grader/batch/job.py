@@ -4,10 +4,7 @@ The pool's fork server imports this module once, so every grading process starts
 the grader already imported, and with those objects frozen out of the garbage collector's way (pytest
 collects garbage after every session).
 """
-import ctypes
 import gc
-import signal
-import sys
 from functools import cache
 from pathlib import Path
 
@@ -21,15 +18,6 @@ from grader.reporters import to_json
 from grader.sandbox import detect
 from grader.submission import locate
 from grader.zygote_client import ZygoteClient
-
-
-def die_with_fork_server():
-    """A grading process ends when its fork server does, as the server does when the batch ends.
-
-    Otherwise a batch that is killed would leave its grading processes running.
-    """
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 @cache

@@ -17,7 +17,7 @@ from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
 from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 from grader.runner import SUITES_DIR, suites_hash
-from grader.sandbox import detect
+from grader.sandbox import detect, die_with_parent
 from grader.zygote_client import ZygoteServer, zygote_available
 
 MAX_CHUNK = 16  # students per pytest session
@@ -145,12 +145,6 @@ def _grade_in_pool(*args) -> list:
     return grade_chunk(*args)
 
 
-def _start_grading_process():
-    from grader.batch.job import die_with_fork_server
-
-    die_with_fork_server()
-
-
 def _pool_context():
     """Grading processes forked from a server that imported torch and pytest once (see grader.batch.job).
 
@@ -182,9 +176,10 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
     size = chunk_size(len(unpacked), jobs)
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with contextlib.ExitStack() as stack:
+        # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
         zygote = _start_zygote(stack, detect(sandbox), device)
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
-                                                       initializer=_start_grading_process))
+                                                       initializer=die_with_parent))
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
                                zygote and zygote.path): chunk for chunk in chunks}
         for future in as_completed(futures):
