@@ -25,7 +25,7 @@ class Concept:
 @dataclass(frozen=True)
 class Misconception:
     id: str
-    concept: str
+    concepts: tuple[str, ...]  # where it can be named: one concept, or each module that can carry it
     feedback: str
 
 
@@ -35,6 +35,7 @@ class Catalogue:
     concepts: tuple[Concept, ...]
     misconceptions: dict[str, Misconception]
     known_concept_ids: tuple[str, ...]  # every concept of catalogue.toml, graded here or not
+    attribute_contract: bool = True  # layouts other than the contract's attribute names cost a structure test
 
     def concept(self, concept_id: str) -> Concept:
         for concept in self.concepts:
@@ -61,13 +62,14 @@ def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
     """Build and validate a catalogue; raises GraderError naming the bad entry."""
     try:
         titles = {cid: (str(c["title"]), str(c["hint"])) for cid, c in catalogue["concepts"].items()}
-        misconceptions = {mid: Misconception(mid, str(m["concept"]), str(m["feedback"]))
+        misconceptions = {mid: Misconception(mid, _names(m["concept"]), str(m["feedback"]))
                           for mid, m in catalogue.get("misconceptions", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise GraderError(f"malformed catalogue entry ({exc})") from None
     for m in misconceptions.values():
-        if m.concept not in titles:
-            raise GraderError(f"misconception {m.id} names unknown concept {m.concept}")
+        for concept_id in m.concepts:
+            if concept_id not in titles:
+                raise GraderError(f"misconception {m.id} names unknown concept {concept_id}")
     points = assignment.get("points")
     if not isinstance(points, dict) or not points:
         raise UsageError(f"{source}: needs a [points] table naming at least one concept")
@@ -78,7 +80,22 @@ def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
             raise UsageError(f"{source}: points of {cid} must be a number >= 0, not {value!r}")
     concepts = tuple(Concept(cid, title, float(points[cid]), hint)
                      for cid, (title, hint) in titles.items() if cid in points)
-    return Catalogue(concepts, misconceptions, tuple(titles))
+    return Catalogue(concepts, misconceptions, tuple(titles), _attribute_contract(assignment, source))
+
+
+def _names(value) -> tuple[str, ...]:
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
+def _attribute_contract(assignment: dict, source: str) -> bool:
+    contract = assignment.get("contract", {})
+    unknown = set(contract) - {"attribute_names"} if isinstance(contract, dict) else {"contract"}
+    if unknown:
+        raise UsageError(f"{source}: [contract] takes only attribute_names = true or false, not {sorted(unknown)[0]!r}")
+    value = contract.get("attribute_names", True)
+    if not isinstance(value, bool):
+        raise UsageError(f"{source}: [contract] attribute_names must be true or false, not {value!r}")
+    return value
 
 
 @cache

@@ -93,7 +93,8 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
                 import torch
                 if not torch.cuda.is_available():
                     raise UsageError("--device cuda: no CUDA device is available on this machine")
-            run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids, visibilities=visibilities)
+            run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids, visibilities=visibilities,
+                       attribute_contract=catalogue.attribute_contract)
     finally:
         for grading in runnable:
             grading.close()
@@ -127,10 +128,10 @@ class Grading:
             self.report = self._report("error", submission.problem,
                                        unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
-    def _report(self, status, error, results, output="", notes=()) -> Report:
+    def _report(self, status, error, results, output="", notes=(), layouts=()) -> Report:
         return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
                       grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
-                      output=output, notes=notes, public_only=self.session.only_public)
+                      output=output, notes=notes, public_only=self.session.only_public, layouts=layouts)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -148,7 +149,9 @@ class Grading:
         finally:
             self.close()
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
-        self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes)
+        layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
+        self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
+                                   layouts)
 
     def close(self):
         if self.proxy is not None:

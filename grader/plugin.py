@@ -26,9 +26,11 @@ def classify(exc: BaseException) -> dict:
 
 
 class GradingPlugin:
-    def __init__(self, students, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = ()):
+    def __init__(self, students, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = (),
+                 attribute_contract: bool = True):
         self.students = students  # StudentRun objects (see grader.runner), graded in this order
         self.device_name = device
+        self.keeps_contract = attribute_contract
         self.concept_ids = concept_ids
         self.selected = selected
         self.proxy = None  # the current student's
@@ -43,6 +45,11 @@ class GradingPlugin:
     @pytest.fixture
     def device(self):
         return self.device_name
+
+    @pytest.fixture
+    def attribute_contract(self):
+        """Whether the assignment asks for the contract's attribute names (see assignment.toml)."""
+        return self.keeps_contract
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "concept(id, visibility): the concept a test grades")
@@ -101,6 +108,9 @@ class GradingPlugin:
                 self.verdict = {"status": "skipped", "message": str(call.excinfo.value.msg)}
             else:
                 self.verdict = classify(call.excinfo.value)
+                owner = getattr(call.excinfo.value, "owner", None)  # see grader.layouts.LayoutUnknown
+                if owner is not None and owner != item.get_closest_marker("concept").args[0]:
+                    self.verdict = {"status": "skipped", "message": str(call.excinfo.value)}
         if call.when == "teardown":
             marker = item.get_closest_marker("concept")
             verdict = self.verdict or {"status": "passed"}

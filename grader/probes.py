@@ -9,9 +9,10 @@ from functools import partial
 
 import torch
 
-from grader.checks import Diagnosis, Weights, close, expect_close, judge
+from grader.checks import Diagnosis, Weights, close, expect_close, judge, shape_text, weights_problem
+from grader.layouts import CONTRACT_NAMES, RECOGNITION_SIZES, Layout, layout_of, square_tensors
 from grader.proxy import StudentError
-from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, VALUES  # noqa: F401 - the suites' axes
+from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, SOFTMAX, VALUES  # noqa: F401 - the suites' axes
 
 # The book's six-token, three-dimensional example ("Your journey starts with one step").
 BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64],
@@ -28,34 +29,47 @@ def self_attention_v1(student, d_in, d_out, seed):
     return module, weights
 
 
-def linear_module(student, name, *args, seed, d_in, d_out, biases=False, out_proj=False, **kwargs):
-    """Build one of the nn.Linear-based classes, load known weights, switch to eval mode."""
-    weights = Weights.random(d_in, d_out, seed, biases=biases, out_proj=out_proj)
+def linear_module(student, name, *args, seed, d_in, d_out, biases=False, **kwargs):
+    """Build SelfAttention_v2 (whose nn.Linear layout is the exercise), load known weights, switch to eval mode."""
+    weights = Weights.random(d_in, d_out, seed, biases=biases)
     module = student.build(name, *args, weights=weights.linear_values(), training=False, **kwargs)
     weights.check_linear(module, module.loaded)
     return module, weights
 
 
+def attention_module(student, name, *args, weights: Weights, num_heads=None, **kwargs):
+    """Build CausalAttention or MultiHeadAttention (num_heads given), give it `weights` in its own layout,
+    switch to eval mode."""
+    layout = layout_of(student, name)
+    heads = {} if num_heads is None else {"num_heads": num_heads}
+    module = student.build(name, *args, weights=layout.values(weights, num_heads or 1), training=False, **heads,
+                           **kwargs)
+    if module.loaded["missing"] or module.loaded["mismatched"]:
+        raise Diagnosis(f"{name}{shape_text(args[:2])}: {weights_problem(module.loaded)}, although the "
+                        f"recognition build had them ({layout.describe()})")
+    return module
+
+
 def causal_attention(student, d_in, d_out, context_length, dropout=0.0, seed=0, biases=False):
-    return linear_module(student, "CausalAttention", d_in, d_out, context_length, dropout, seed=seed,
-                         d_in=d_in, d_out=d_out, biases=biases, qkv_bias=biases)
+    weights = Weights.random(d_in, d_out, seed, biases=biases)
+    return attention_module(student, "CausalAttention", d_in, d_out, context_length, dropout, weights=weights,
+                            qkv_bias=biases), weights
 
 
 def multihead_attention(student, d_in, d_out, context_length, num_heads, dropout=0.0, seed=0, biases=False):
-    module, weights = linear_module(student, "MultiHeadAttention", d_in, d_out, context_length, dropout,
-                                    seed=seed, d_in=d_in, d_out=d_out, biases=biases, out_proj=True,
-                                    num_heads=num_heads, qkv_bias=biases)
-    return module, weights
+    weights = Weights.random(d_in, d_out, seed, biases=biases, out_proj=True)
+    return attention_module(student, "MultiHeadAttention", d_in, d_out, context_length, dropout, weights=weights,
+                            num_heads=num_heads, qkv_bias=biases), weights
 
 
-def mask_info(module):
-    """(where the module keeps `mask`: 'buffer', 'attribute' or None, its description)."""
-    info = module.describe()
-    if "mask" in info["buffers"]:
-        return "buffer", info["buffers"]["mask"]
-    if "mask" in info["tensor_attributes"]:
-        return "attribute", info["tensor_attributes"]["mask"]
-    return None, None
+def masks_of(module, context_length=None) -> dict:
+    """Where the module keeps its mask, in any submodule: path -> tensor info with its kind (buffer or not).
+
+    Plain tensor attributes are seen on the module itself only. A module that builds its mask in forward (or
+    passes is_causal=True) has none.
+    """
+    found = square_tensors(module.describe())
+    return {path: t for path, t in found.items() if context_length is None or t["shape"][-1] == context_length}
 
 
 def expect_no_student_error(call, what):
@@ -118,23 +132,24 @@ def check_weight_transfer(student, d_in, d_out, seed):
 DROPOUT_TOKENS = 6
 
 
-def dropout_pair(student, name, value_weight=None, seed=51):
-    """The same weights in a module with dropout 0.5 and one with dropout 0.0 (both in eval mode)."""
+def dropout_pair(student, value_weight=None, seed=51):
+    """The same weights in a CausalAttention with dropout 0.5 and one with dropout 0.0 (both in eval mode)."""
     n = DROPOUT_TOKENS
+    random = Weights.random(n, n, seed)
+    weights = Weights(random.query, random.key, torch.eye(n) if value_weight is None else value_weight)
+    return [attention_module(student, "CausalAttention", n, n, n, p, weights=weights) for p in (0.5, 0.0)]
+
+
+def seeded_pair(student, name):
+    """A module with dropout 0.5 and one with 0.0, built from the same random state (so with the same
+    weights, whatever the layout), both in eval mode."""
     extra = {"num_heads": 2} if name == "MultiHeadAttention" else {}
-    modules = []
-    for p in (0.5, 0.0):
-        weights = Weights.random(n, n, seed, out_proj=name == "MultiHeadAttention")
-        weights = Weights(weights.query, weights.key, torch.eye(n) if value_weight is None else value_weight,
-                          out_proj=(torch.eye(n), torch.zeros(n)) if weights.out_proj else None)
-        module = student.build(name, n, n, n, p, weights=weights.linear_values(), training=False, **extra)
-        weights.check_linear(module, module.loaded)
-        modules.append(module)
-    return modules
+    return [student.build(name, DROPOUT_TOKENS, DROPOUT_TOKENS, DROPOUT_TOKENS, p, training=False, **extra)
+            for p in (0.5, 0.0)]
 
 
 def check_dropout_in_eval(student, name):
-    with_dropout, without = dropout_pair(student, name)
+    with_dropout, without = seeded_pair(student, name)
     x = one_hot_tokens(DROPOUT_TOKENS)
     if not close(with_dropout(x, seed=1), without(x)):
         raise Diagnosis(f"in eval mode {name} with dropout=0.5 gives other outputs than with dropout=0.0",
@@ -143,7 +158,7 @@ def check_dropout_in_eval(student, name):
 
 def check_dropout_in_training(student):
     """In training each attention weight is dropped (0) or scaled by 1 / (1 - p) = 2."""
-    with_dropout, without = dropout_pair(student, "CausalAttention")
+    with_dropout, without = dropout_pair(student)
     x = one_hot_tokens(DROPOUT_TOKENS)
     weights = without(x)  # (1, T, T): the student's own attention weights
     dropped = with_dropout.train()(x, seed=7)
@@ -169,11 +184,10 @@ def check_dropout_in_training(student):
 # --- the mask buffer --------------------------------------------------------------------------
 
 def check_mask_buffer(student, name, *args, **kwargs):
-    where, _ = mask_info(student.build(name, *args, **kwargs))
-    if where == "attribute":
-        raise Diagnosis(f"{name}.mask is a plain tensor attribute, not a registered buffer", "mask_not_buffer")
-    if where is None:
-        raise Diagnosis(f"{name} has no buffer named mask")
+    """Wherever the mask lives (mask, bias, each head's own), it is a registered buffer."""
+    for path, tensor in masks_of(student.build(name, *args, **kwargs)).items():
+        if tensor["kind"] != "buffers":
+            raise Diagnosis(f"{name}.{path} is a plain tensor attribute, not a registered buffer", "mask_not_buffer")
 
 
 def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout, run_forward=True, **kwargs):
@@ -183,11 +197,10 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
     worker): the public self-check leaves the forward to the hidden suites, whose workers have them loaded.
     """
     module = student.build(name, d_in, d_out, context_length, dropout, **kwargs).to("meta")
-    where, info = mask_info(module)
-    if where is None:
-        raise Diagnosis(f"{name} has no mask")
-    if info["device"] != "meta":
-        raise Diagnosis(f"after {name}.to('meta') the mask is still on {info['device']}", "mask_not_buffer")
+    for path, tensor in masks_of(module, context_length).items():
+        if tensor["device"] != "meta":
+            raise Diagnosis(f"after {name}.to('meta') {name}.{path} is still on {tensor['device']}",
+                            "mask_not_buffer")
     if not run_forward:
         return
     out = expect_no_student_error(lambda: module(torch.empty(2, context_length, d_in, device="meta")),
@@ -195,6 +208,43 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
     if not isinstance(out, torch.Tensor) or out.device.type != "meta" or tuple(out.shape) != (2, context_length, d_out):
         raise Diagnosis(f"after {name}.to('meta') forward did not return a meta tensor of shape "
                         f"(2, {context_length}, {d_out})")
+
+
+# --- layers and the attribute contract -----------------------------------------------------------
+
+def contract_deviations(layout: Layout) -> list[str]:
+    """What the attribute contract asks for that this layout does differently, one phrase each."""
+    d_in, d_out, _, _ = RECOGNITION_SIZES[layout.module]
+    found = []
+    if layout.heads is not None or [m.path for m in layout.projections] != [f"{n}.weight" for n in CONTRACT_NAMES]:
+        found.append(f"W_query, W_key and W_value as nn.Linear(d_in, d_out) layers (found {layout.describe_projections()})")
+    if layout.module == "MultiHeadAttention" and (layout.out_proj is None or layout.out_proj.path != "out_proj.weight"):
+        found.append(f"out_proj as nn.Linear(d_out, d_out) (found {layout.out_proj.describe() if layout.out_proj else 'none'})")
+    if layout.heads is None and layout.mask != "mask":
+        found.append(f"a buffer named mask (found {layout.mask or 'no mask buffer'})")
+    return found
+
+
+def check_layout(student, name, attribute_contract: bool):
+    """The class's layers: the attribute contract where the assignment keeps it, any recognised layout elsewhere."""
+    layout = layout_of(student, name)
+    if name == "MultiHeadAttention" and layout.out_proj is None:
+        raise Diagnosis("MultiHeadAttention has no output projection (out_proj)", "missing_out_proj")
+    if not attribute_contract:
+        return
+    deviations = contract_deviations(layout)
+    if deviations:
+        raise Diagnosis(f"{name} does not keep the attribute contract, which asks for " + "; ".join(deviations))
+    if name == "MultiHeadAttention":
+        d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[name]
+        info = student.build(name, d_in, d_out, context_length, 0.0, num_heads=num_heads).describe()
+        attributes = info["attributes"]
+        if attributes.get("num_heads") != num_heads or attributes.get("head_dim") != d_out // num_heads:
+            raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) should "
+                            f"have the attributes num_heads={num_heads} and head_dim={d_out // num_heads}, has "
+                            f"{attributes.get('num_heads')} and {attributes.get('head_dim')}")
+        if not info["modules"]["out_proj"]["has_bias"]:
+            raise Diagnosis("MultiHeadAttention.out_proj should be nn.Linear(d_out, d_out) with a bias")
 
 
 # --- multi-head ---------------------------------------------------------------------------------
@@ -232,8 +282,7 @@ def check_wrapper_output(student, d_in, d_out, context_length, num_heads, seed):
     heads = [wrapper.get(f"heads.{i}") for i in range(num_heads)]
     if any(head is None for head in heads):
         raise Diagnosis(f"the wrapper should keep its {num_heads} heads in self.heads")
-    for i, head in enumerate(heads):
-        Weights.random(d_in, d_out, seed + i).load_linear(head)
+    # Heads built one after the other start from different random weights, whatever their layout.
     x = torch.rand(2, context_length, d_in, generator=torch.Generator().manual_seed(seed))  # (b, T, d_in)
     outputs = [head(x) for head in heads]  # each (b, T, d_out)
     expect_close(wrapper(x), torch.cat(outputs, dim=-1), "MultiHeadAttentionWrapper(x)",
@@ -258,35 +307,57 @@ def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
 
 
 GPT2_CONTEXT = 1024
+HEAD_COUNT_NAMES = ("num_heads", "n_head", "n_heads", "nheads", "n_heads")
+HEAD_SIZE_NAMES = ("head_dim", "head_size", "d_head", "hd")
 
 
-def check_gpt2_size(student, size, d_model, num_heads, count_parameters=False, construct_on="meta"):
-    """gpt2_attention(size) is a MultiHeadAttention of GPT-2's width, heads and context length.
+def gpt2_parameter_counts(d_model) -> set[int]:
+    """The parameter counts of a d_model-wide attention module under each choice graded elsewhere:
+    with or without query/key/value biases, with or without the output projection."""
+    qkv, out_proj = 3 * d_model * d_model, d_model * d_model + d_model
+    return {qkv + bias + out for bias in (0, 3 * d_model) for out in (0, out_proj)}
+
+
+def head_count(info: dict) -> int | None:
+    """How many heads the module has: a ModuleList of heads, or its num_heads (n_head, ...) attribute."""
+    for name in HEAD_COUNT_NAMES:
+        if type(info["attributes"].get(name)) is int:
+            return info["attributes"][name]
+    lists = [path for path, m in info["modules"].items() if m["class"] == "ModuleList" and "." not in path]
+    for path in lists:
+        count = sum(1 for child in info["modules"] if child.rpartition(".")[0] == path)
+        if count > 1:
+            return count
+    return None
+
+
+def check_gpt2_size(student, size, d_model, num_heads, construct_on="meta"):
+    """gpt2_attention(size) is a MultiHeadAttention of GPT-2's width, heads and context length, judged by
+    what the module is (its parameter count, heads, head size and mask), not by how it names its layers.
 
     size None calls gpt2_attention() with its default size. Modules are built on the meta device (no memory,
     no initialisation) unless construct_on says otherwise: see check_mask_follows_meta for its first cost.
     """
     args = () if size is None else (size,)
+    asked = "gpt2_attention()" if size is None else f"gpt2_attention({size!r})"
+    label = f"GPT-2 {size or 'small'}"
     module = student.build("gpt2_attention", *args, construct_on=construct_on)
     if not module.is_a("MultiHeadAttention"):
         raise Diagnosis("gpt2_attention should return one of your MultiHeadAttention modules")
     info = module.describe()
-    query = info["modules"].get("W_query") or {}
-    found = (query.get("in_features"), query.get("out_features"), info["attributes"].get("num_heads"))
-    if found != (d_model, d_model, num_heads):
-        raise Diagnosis(f"gpt2_attention({size!r}) has d_in, d_out, num_heads = {found}", "wrong_gpt2_config")
-    _, mask = mask_info(module)
-    if mask is not None and mask["shape"][-2:] != [GPT2_CONTEXT, GPT2_CONTEXT]:
-        raise Diagnosis(f"gpt2_attention({size!r}) has a {tuple(mask['shape'])} mask: the context length should "
-                        f"be {GPT2_CONTEXT}", "wrong_gpt2_config")
-    if count_parameters:
-        # Adopt the student's choices graded elsewhere (qkv biases, out_proj) before counting.
-        expected = 4 * d_model * d_model + d_model
-        expected += sum(d_model for name in ("W_query", "W_key", "W_value")
-                        if info["modules"].get(name, {}).get("has_bias"))
-        if "out_proj" not in info["modules"]:
-            expected -= d_model * d_model + d_model
-        total = sum(math.prod(p["shape"]) for p in info["parameters"].values())
-        if total != expected:
-            raise Diagnosis(f"gpt2_attention({size!r}) has {total:,} parameters, expected {expected:,}",
-                            "wrong_gpt2_config")
+    total = sum(math.prod(p["shape"]) for p in info["parameters"].values())
+    if total not in gpt2_parameter_counts(d_model):
+        correct = 4 * d_model * d_model + d_model
+        raise Diagnosis(f"{asked} has {total:,} parameters; {label} attention ({d_model} dimensions) has "
+                        f"{correct:,} ({correct + 3 * d_model:,} with query/key/value biases)", "wrong_gpt2_config")
+    heads = head_count(info)
+    if heads is not None and heads != num_heads:
+        raise Diagnosis(f"{asked} has {heads} heads; {label} has {num_heads}", "wrong_gpt2_config")
+    head_size = next((info["attributes"][n] for n in HEAD_SIZE_NAMES if type(info["attributes"].get(n)) is int), None)
+    if head_size is not None and head_size != d_model // num_heads:
+        raise Diagnosis(f"{asked} has heads of {head_size} dimensions; {label} has {num_heads} heads of "
+                        f"{d_model // num_heads}", "wrong_gpt2_config")
+    for path, mask in masks_of(module).items():
+        if mask["shape"][-1] != GPT2_CONTEXT:
+            raise Diagnosis(f"{asked} has a {tuple(mask['shape'])} {path}: {label}'s context length is "
+                            f"{GPT2_CONTEXT}", "wrong_gpt2_config")

@@ -248,6 +248,7 @@ class StudentProxy:
         self.baseline_strays = 0  # processes the submission's top level left running
         self.last_strays = 0
         self.restart_pending = False
+        self.layouts = {}  # class name -> how it keeps its weights (grader.layouts), named in the report
 
     # --- the worker's life -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ MASK = ("correct", "mask_includes_diagonal", "mask_wrong_triangle", "mask_filled
 VALUES = ("correct", "wrong_value_projection:key", "wrong_value_projection:query")
 HEADS = ("correct", "split_without_transpose", "merge_without_transpose")
 OUT_PROJ = ("correct", "missing_out_proj")
+SOFTMAX = ("correct", "softmax_wrong_dim")  # over the queries (dim=-2) instead of the keys
 
 
 def misconception_of(choice: str) -> str | None:
@@ -82,7 +83,7 @@ def attention(*args, **kwargs):
 
 def _attention(x, w_query, w_key, w_value, b_query=None, b_key=None, b_value=None, *, num_heads=1,
               out_proj=None, causal=False, scale="correct", mask="correct", values="correct", heads="correct",
-              out_proj_choice="correct"):
+              out_proj_choice="correct", softmax="correct"):
     """out_proj is a (weight, bias) pair or None; causal=False ignores `mask`."""
     *batch, num_tokens, d_in = x.shape
     d_out = w_query.shape[0]
@@ -110,7 +111,7 @@ def _attention(x, w_query, w_key, w_value, b_query=None, b_key=None, b_value=Non
         scores = scores.masked_fill(_mask(num_tokens, mask).to(scores.device), fill)
     divisor = {"correct": head_dim ** 0.5, "unscaled_scores": 1.0, "scaled_by_dk": float(head_dim),
                "scaled_by_model_dim:d_out": d_out ** 0.5, "scaled_by_model_dim:d_in": d_in ** 0.5}[scale]
-    weights = torch.softmax(scores / divisor, dim=-1)  # (..., h, T, T)
+    weights = torch.softmax(scores / divisor, dim=-1 if softmax == "correct" else -2)  # (..., h, T, T)
     if causal and mask == "mask_after_softmax":
         weights = weights.masked_fill(_mask(num_tokens, mask).to(weights.device), 0.0)
     context = weights @ vals  # (..., h, T, hd)

@@ -53,7 +53,7 @@ def _stored_reference_module() -> str:
     for node in tree.body:
         names = ({t.id for t in node.targets if isinstance(t, ast.Name)} if isinstance(node, ast.Assign)
                  else {getattr(node, "name", None)})
-        if names & {"SCALE", "MASK", "VALUES", "HEADS", "OUT_PROJ", "misconception_of", "call_key"}:
+        if names & {"SCALE", "MASK", "VALUES", "HEADS", "OUT_PROJ", "SOFTMAX", "misconception_of", "call_key"}:
             keep.append(ast.get_source_segment(source, node))
     header = textwrap.dedent('''\
         """Stored reference outputs for the public checks of this student release.

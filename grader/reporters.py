@@ -27,6 +27,8 @@ def to_json(report: Report) -> dict:
             for c in report.concepts for t in c.tests
         ],
         "notes": list(report.notes),
+        "layouts": list(report.layouts),
+        "not_run": list(report.not_run),
         "output": report.output,
     }
 
@@ -61,6 +63,10 @@ def render_table(report: Report, width: int = 100) -> str:
                       Text(c.status, style=STATUS_STYLE.get(c.status, "")), diagnosis)
     console.print(table)
     console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}{label}", style="bold"))
+    for layout in report.layouts:
+        console.print(Text(f"Layout: {layout}"))
+    for reason in report.not_run:
+        console.print(Text(f"Not run (not counted): {reason}", style="yellow"))
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
         console.print(Text(report.output.rstrip()))

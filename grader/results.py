@@ -63,6 +63,13 @@ class Report:
     output: str = ""  # what the student's code printed
     notes: tuple[str, ...] = ()  # problems that did not stop grading, e.g. a notebook cell that failed
     public_only: bool = False  # graded with the public checks only (a student's self-check in a release)
+    layouts: tuple[str, ...] = ()  # how each attention class keeps its weights, one line per class
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        """Why checks could not run (and so were not counted), each reason once."""
+        return tuple(dict.fromkeys(t.message or "skipped" for c in self.concepts for t in c.tests
+                                   if t.status == "skipped"))
 
     @property
     def score(self) -> float:

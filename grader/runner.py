@@ -63,7 +63,8 @@ def _no_plugin_autoload():
 
 
 def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[str, ...],
-               selected: tuple[str, ...] = (), root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS):
+               selected: tuple[str, ...] = (), root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS,
+               attribute_contract: bool = True):
     """Run every suite test of the selected concepts (and visibilities) against each student in turn.
 
     One pytest session serves them all: the suites are collected once, then each student's tests run
@@ -79,7 +80,7 @@ def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[s
     args = [*map(str, dirs), "-c", str(root / "pytest.ini"), "--rootdir", str(root), *UNUSED_PLUGINS,
             "--import-mode=importlib", "-s", "-q", "--no-header",
             "--tb=no"]  # outcomes come from the plugin's classification, not from tracebacks
-    plugin = GradingPlugin(students, device, concept_ids, selected)
+    plugin = GradingPlugin(students, device, concept_ids, selected, attribute_contract)
     log = io.StringIO()
     with _no_plugin_autoload(), contextlib.redirect_stdout(log):
         code = pytest.main(args, plugins=[plugin])

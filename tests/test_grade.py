@@ -43,7 +43,7 @@ def test_hand_written_submission(name):
         if concept.score < concept.concept.points:
             assert concept.feedback, f"{concept.concept.id} lost points without feedback"
         for misconception in concept.misconceptions:
-            assert catalogue.misconceptions[misconception].concept == concept.concept.id
+            assert concept.concept.id in catalogue.misconceptions[misconception].concepts
             assert catalogue.misconceptions[misconception].feedback in concept.feedback
 
 

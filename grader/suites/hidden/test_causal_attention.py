@@ -6,7 +6,7 @@ import torch
 from grader.checks import Diagnosis, close, concept, expect_tensor, judge, randn
 from grader.probes import (DROPOUT_TOKENS, HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention,
                            check_dropout_in_eval, check_mask_buffer, check_mask_follows_meta, dropout_pair,
-                           multihead_attention, one_hot_tokens)
+                           multihead_attention, one_hot_tokens, seeded_pair)
 from grader.proxy import StudentError
 
 MHA_AXES = {"scale": SCALE, "heads": HEADS, "out_proj_choice": OUT_PROJ}
@@ -50,7 +50,7 @@ def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, dev
 def test_dropout_acts_on_the_weights_not_on_the_context(student):
     # With identical value vectors, dropout on the weights keeps each output row constant; on the context not.
     n = DROPOUT_TOKENS
-    with_dropout, _ = dropout_pair(student, "CausalAttention", value_weight=torch.ones(n, n))
+    with_dropout, _ = dropout_pair(student, value_weight=torch.ones(n, n))
     out = with_dropout.train()(one_hot_tokens(n), seed=9)[0]  # (T, d_out)
     rows = out[out.isfinite().all(dim=-1)]
     if not torch.allclose(rows, rows[:, :1].expand_as(rows), atol=1e-5):
@@ -65,8 +65,8 @@ def test_multihead_dropout_is_off_in_eval_mode(student):
 
 @concept("attention_dropout", visibility="hidden")
 def test_multihead_dropout_is_on_in_training(student):
-    with_dropout, without = dropout_pair(student, "MultiHeadAttention")
-    x = one_hot_tokens(6)
+    with_dropout, without = seeded_pair(student, "MultiHeadAttention")
+    x = one_hot_tokens(DROPOUT_TOKENS)
     if close(with_dropout.train()(x, seed=11), without(x)):
         raise Diagnosis("in training mode MultiHeadAttention with dropout=0.5 changes nothing: dropout is not applied")
 
@@ -88,7 +88,7 @@ def test_multihead_mask_follows_the_module_to_another_device(student):
 
 @concept("buffers_and_devices", visibility="hidden")
 def test_causal_attention_runs_in_float64_after_to(student):
-    module, _ = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=207)
+    module = student.build("CausalAttention", 3, 4, 5, 0.0, training=False)
     module.to(torch.float64)
     out = module(randn(1, 5, 3, seed=208).double())
     expect_tensor(out, (1, 5, 4), "CausalAttention in float64")

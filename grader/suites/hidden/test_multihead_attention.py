@@ -1,10 +1,10 @@
 """Hidden checks: wrapper heads, multi-head attention on other sizes, the head-divisibility check, GPT-2 sizes."""
 
 import pytest
+import torch
 
-from grader.checks import Diagnosis, Weights, close, concept, expect_tensor, randn
-from grader.probes import (check_gpt2_size, check_multihead_structure, check_two_dim_wrapper, check_wrapper_output,
-                           multihead_attention)
+from grader.checks import Diagnosis, close, concept, expect_tensor, randn
+from grader.probes import check_gpt2_size, check_multihead_structure, check_two_dim_wrapper, check_wrapper_output
 from grader.proxy import StudentError
 
 
@@ -14,11 +14,14 @@ def test_wrapper_heads_have_their_own_weights(student):
     first, second = wrapper.get("heads.0"), wrapper.get("heads.1")
     if first is None or second is None:
         raise Diagnosis("the wrapper should keep its heads in self.heads")
-    weights = Weights.random(3, 2, seed=301)
-    weights.load_linear(first)
-    Weights.random(3, 2, seed=302).load_linear(second)
-    if not close(first.get("W_query.weight"), weights.query):
-        raise Diagnosis("setting the weights of head 1 changed head 0: the heads share weights", "heads_share_weights")
+    parameters = first.describe()["parameters"]
+    if not parameters:
+        raise Diagnosis("the wrapper's heads have no parameters")
+    name, info = next(iter(parameters.items()))  # whatever the heads' layout, change one of head 0's weights
+    before = second.get(name)
+    first.load({name: torch.full(info["shape"], 7.0)})
+    if before is not None and not close(second.get(name), before):
+        raise Diagnosis("setting the weights of head 0 changed head 1: the heads share weights", "heads_share_weights")
 
 
 @concept("multihead_wrapper", visibility="hidden")
@@ -51,7 +54,7 @@ def test_multihead_attention_with_biases_and_three_heads(student, device):
 
 @concept("multihead_attention", visibility="hidden")
 def test_multihead_attention_output_shape(student):
-    module, _ = multihead_attention(student, d_in=7, d_out=4, context_length=6, num_heads=4, seed=313)
+    module = student.build("MultiHeadAttention", 7, 4, 6, 0.0, num_heads=4, training=False)
     expect_tensor(module(randn(3, 6, 7, seed=314)), (3, 6, 4), "MultiHeadAttention(7, 4, 6, 0.0, num_heads=4)")
 
 

@@ -4,7 +4,12 @@ from functools import partial
 
 from grader.checks import Diagnosis, close, concept, judge, randn
 from grader.probes import (MASK, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
-                           check_dropout_in_training, check_mask_buffer, check_mask_follows_meta)
+                           check_dropout_in_training, check_layout, check_mask_buffer, check_mask_follows_meta)
+
+
+@concept("causal_mask", visibility="public")
+def test_causal_attention_layers(student, attribute_contract):
+    check_layout(student, "CausalAttention", attribute_contract)
 
 
 @concept("causal_mask", visibility="public")
@@ -17,7 +22,8 @@ def test_causal_attention_output_with_known_weights(student, device):
 
 @concept("causal_mask", visibility="public")
 def test_future_tokens_do_not_change_earlier_outputs(student):
-    module, _ = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=43)
+    # Whatever weights it starts with: this check needs none of ours, so it runs in any layout.
+    module = student.build("CausalAttention", 3, 4, 5, 0.0, training=False)
     x = randn(1, 5, 3, seed=44)  # (b, T, d_in)
     changed = x.clone()
     changed[:, 3:] = randn(1, 2, 3, seed=45)  # new tokens 3 and 4

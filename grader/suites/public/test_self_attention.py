@@ -2,7 +2,7 @@
 from functools import partial
 
 from grader.checks import Diagnosis, concept, judge, randn
-from grader.probes import SINGLE_HEAD_SCALE, VALUES, check_weight_transfer, self_attention_v1
+from grader.probes import SINGLE_HEAD_SCALE, SOFTMAX, VALUES, check_weight_transfer, self_attention_v1
 
 QKV = ("W_query", "W_key", "W_value")
 
@@ -23,7 +23,15 @@ def test_v1_output_with_known_weights(student, device):
     module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=11)
     x = randn(5, 3, seed=12)  # (T, d_in)
     judge(module(x), partial(weights.reference, x, device=device), "values",
-          {"values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v1(x)")
+          {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}, "SelfAttention_v1(x)")
+
+
+@concept("self_attention_v1", visibility="public")
+def test_v1_normalises_each_query_over_the_keys(student, device):
+    module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=13)
+    x = randn(5, 3, seed=14)  # (T, d_in)
+    judge(module(x), partial(weights.reference, x, device=device), "softmax",
+          {"softmax": SOFTMAX, "values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v1(x)")
 
 
 @concept("self_attention_v2", visibility="public")
@@ -45,7 +53,7 @@ def test_v1_scales_by_the_square_root_of_the_key_dimension(student, device):
     module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=21)
     x = randn(5, 3, seed=22)  # (T, d_in)
     judge(module(x), partial(weights.reference, x, device=device), "scale",
-          {"scale": SINGLE_HEAD_SCALE, "values": VALUES}, "SelfAttention_v1(x)")
+          {"scale": SINGLE_HEAD_SCALE, "values": VALUES, "softmax": SOFTMAX}, "SelfAttention_v1(x)")
 
 
 @concept("weight_transfer", visibility="public")
