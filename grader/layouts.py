@@ -325,11 +325,19 @@ def recognise(student, module: str) -> Layout | Unrecognised:
         return Unrecognised(module, found_text(info))
     x = randn(2, context_length, d_in, seed=RECOGNITION_SEED)  # (b, T, d_in)
     has_biases = any(m.bias for option in options for m in (option.head or option).projections)
-    weights = Weights.random(d_in, d_out, RECOGNITION_SEED, biases=has_biases, out_proj=module == "MultiHeadAttention")
-    if len(options) == 1 and not reference.is_recording():
+    weights = probe_weights(module, has_biases)
+    if reference.is_recording():
+        # A student release answers reference calls from stored outputs: record the probe's while it is built.
+        for biases in (False, True):
+            reference_outputs(module, probe_weights(module, biases), x, num_heads)
+    if len(options) == 1:
         return options[0]
-    # A student release answers reference calls from stored outputs: record the probe's while it is built.
     return probe(handle, options, weights, x, num_heads, reference_outputs(module, weights, x, num_heads))
+
+
+def probe_weights(module: str, biases: bool) -> Weights:
+    d_in, d_out, _, _ = RECOGNITION_SIZES[module]
+    return Weights.random(d_in, d_out, RECOGNITION_SEED, biases=biases, out_proj=module == "MultiHeadAttention")
 
 
 def reference_axes(module: str) -> dict:
