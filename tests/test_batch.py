@@ -72,7 +72,8 @@ def test_every_entry_gets_a_row_and_the_right_total(graded_class):
     assert list(grades) == sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "ivan"]
     totals = {student: (float(row["total"]), row["status"]) for student, row in grades.items()}
     assert totals["alice"] == totals["carol"] == totals["frank"] == totals["hugo"] == (100.0, "graded")
-    assert totals["bob"] == (88.0, "graded") and float(grades["bob"]["causal_mask"]) == 0
+    # bob keeps only the causal structure test (his layers keep the contract) of causal_mask
+    assert totals["bob"] == (90.0, "graded") and float(grades["bob"]["causal_mask"]) == 2
     assert totals["dave"] == (92.0, "graded")
     for student in ("erin", "gina", "ivan"):
         assert totals[student] == (0.0, "error")
@@ -94,7 +95,7 @@ def test_errors_name_the_problem(graded_class):
 def test_feedback_pages_and_summary_work_offline(graded_class):
     root, _, _ = graded_class
     feedback = (root / "out" / "feedback" / "bob.html").read_text()
-    assert "mask_includes_diagonal" in feedback and "88.00 / 100.00" in feedback
+    assert "mask_includes_diagonal" in feedback and "90.00 / 100.00" in feedback
     assert "hidden/" not in feedback and "expected" not in feedback.lower().replace("expected values", "")
     summary = (root / "out" / "summary.html").read_text()
     assert "<svg" in summary and "<script" not in summary and "http://" not in summary.replace(
@@ -161,4 +162,4 @@ def test_concepts_and_points_come_from_the_config_file(tmp_path):
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows == [["student", "attention_scores", "causal_mask", "total", "max_total", "status"],
-                    ["bob", "5.00", "0.00", "5.00", "25.00", "graded"]]
+                    ["bob", "5.00", "3.33", "8.33", "25.00", "graded"]]
