@@ -114,7 +114,7 @@ def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
                     or o.get("name") == "stderr"], (student, cells)
     printed = "".join(t for o in outputs(course, "mask_diagonal")["test_causal_mask"] if o.get("name") == "stdout"
                       for t in o["text"])
-    assert "mask_includes_diagonal" in printed and "self-check causal_mask: 0/12" in printed
+    assert "mask_includes_diagonal" in printed and "self-check causal_mask: 4/12" in printed
 
 
 def test_student_notebook_has_no_solutions_and_every_name_is_a_stub():
