@@ -63,12 +63,28 @@ class Layout:
     heads: str | None = None  # an nn.ModuleList of per-head modules, each laid out as `head`
     head: "Layout | None" = None
     mask: str | None = None
-    contract: bool = False
     probe_note: str = ""
 
     @property
     def fused(self) -> bool:
         return len(self.projections) == 1
+
+    def contract_deviations(self) -> list[str]:
+        """What the attribute contract asks for that this layout does otherwise, one phrase each."""
+        found = []
+        if self.heads is not None or [m.path for m in self.projections] != [f"{n}.weight" for n in CONTRACT_NAMES]:
+            found.append(f"W_query, W_key and W_value as nn.Linear(d_in, d_out) layers (found "
+                         f"{self.describe_projections()})")
+        if self.module == "MultiHeadAttention" and (self.out_proj is None or self.out_proj.path != "out_proj.weight"):
+            found.append(f"out_proj as nn.Linear(d_out, d_out) (found "
+                         f"{self.out_proj.describe() if self.out_proj else 'none'})")
+        if self.heads is None and self.mask != "mask":
+            found.append(f"a buffer named mask (found {self.mask or 'no mask buffer'})")
+        return found
+
+    @property
+    def contract(self) -> bool:
+        return not self.contract_deviations()
 
     def values(self, weights: Weights, num_heads: int = 1, prefix: str = "") -> tuple[dict, dict]:
         """(required, optional) tensors by parameter path that give the module these reference weights."""
@@ -157,24 +173,20 @@ class LayoutUnknown(Diagnosis):
 
 # --- finding tensors in a module's description ------------------------------------------------
 
-def square_tensors(info: dict, prefix: str = "") -> dict:
+def square_tensors(info: dict) -> dict:
     """Buffers and plain tensor attributes whose last two sizes are equal: where a mask can live."""
     found = {}
     for kind in ("buffers", "tensor_attributes"):
         for name, tensor in info[kind].items():
-            if name.startswith(prefix) and len(tensor["shape"]) >= 2 and tensor["shape"][-1] == tensor["shape"][-2]:
+            if len(tensor["shape"]) >= 2 and tensor["shape"][-1] == tensor["shape"][-2]:
                 found[name] = {**tensor, "kind": kind}
     return found
 
 
-def find_mask(info: dict, context_length: int | None = None, prefix: str = "") -> str | None:
-    """The path of the mask (a square buffer or tensor attribute; `mask` and `bias` first), or None."""
-    masks = {name: t for name, t in square_tensors(info, prefix).items()
-             if "." not in name[len(prefix):] and (context_length is None or t["shape"][-1] == context_length)}
-    for preferred in ("mask", "bias"):
-        if prefix + preferred in masks:
-            return prefix + preferred
-    return next(iter(sorted(masks)), None)
+def find_mask(info: dict) -> str | None:
+    """The module's own mask (a square buffer or tensor attribute; `mask` and `bias` first), or None."""
+    masks = [name for name in square_tensors(info) if "." not in name]
+    return next((name for name in ("mask", "bias") if name in masks), min(masks, default=None))
 
 
 def per_head_container(info: dict, num_heads: int) -> str | None:
@@ -214,10 +226,10 @@ def _role_orders(paths: list[str]) -> list[tuple[str, ...]]:
     return orders
 
 
-def _parameters(info: dict, prefix: str) -> tuple[dict, set]:
-    """(shape by path, paths of nn.Linear weights) of the parameters under prefix, paths made relative."""
-    params = {p[len(prefix):]: t["shape"] for p, t in info["parameters"].items() if p.startswith(prefix)}
-    linear = {p[len(prefix):] + ".weight" for p, m in info["modules"].items() if m["linear"] and p.startswith(prefix)}
+def _parameters(info: dict) -> tuple[dict, set]:
+    """(shape by path, paths of nn.Linear weights) of the module's parameters."""
+    params = {path: t["shape"] for path, t in info["parameters"].items()}
+    linear = {path + ".weight" for path, m in info["modules"].items() if m["linear"]}
     return params, linear
 
 
@@ -263,24 +275,18 @@ def _out_proj_options(params: dict, linear: set, d_out: int, skip: str | None) -
     return [Matrix(path, False, bias), Matrix(path, True, bias)]
 
 
-def single_head_candidates(module: str, info: dict, d_in: int, d_out: int, num_heads: int,
-                           prefix: str = "") -> list[Layout]:
-    """Every layout of one block of projections that the shapes under prefix allow, the most likely first."""
-    params, linear = _parameters(info, prefix)
+def single_head_candidates(module: str, info: dict, d_in: int, d_out: int, num_heads: int) -> list[Layout]:
+    """Every layout of one block of projections that the module's shapes allow, the most likely first."""
+    params, linear = _parameters(info)
     outs = _out_proj_options(params, linear, d_out, None) if module == "MultiHeadAttention" else [None]
-    mask = find_mask(info, prefix=prefix)
-    mask = mask[len(prefix):] if mask else None
-    layouts = []
-    for (mats, order, per_head), out_proj in itertools.product(
-            _projection_options(params, linear, d_in, d_out, num_heads), outs):
-        contract = [m.path for m in mats] == [p + ".weight" for p in CONTRACT_NAMES] and mask == "mask" and (
-            module != "MultiHeadAttention" or (out_proj is not None and out_proj.path == "out_proj.weight"))
-        layouts.append(Layout(module, mats, order, per_head, out_proj, mask=mask, contract=contract))
-    return layouts
+    mask = find_mask(info)
+    return [Layout(module, mats, order, per_head, out_proj, mask=mask)
+            for (mats, order, per_head), out_proj in itertools.product(
+                _projection_options(params, linear, d_in, d_out, num_heads), outs)]
 
 
-def found_text(info: dict, prefix: str = "") -> str:
-    shapes = [f"{p[len(prefix):]} {tuple(t['shape'])}" for p, t in info["parameters"].items() if p.startswith(prefix)]
+def found_text(info: dict) -> str:
+    shapes = [f"{path} {tuple(t['shape'])}" for path, t in info["parameters"].items()]
     if not shapes:
         return "no parameters"
     return ", ".join(shapes[:8]) + (", ..." if len(shapes) > 8 else "")
@@ -313,7 +319,7 @@ def recognise(student, module: str) -> Layout | Unrecognised:
     container = per_head_container(info, num_heads) if num_heads > 1 else None
     if container is not None:
         head_info = handle.get(f"{container}.0").describe()
-        params, linear = _parameters(info, "")
+        params, linear = _parameters(info)
         heads = single_head_candidates("CausalAttention", head_info, d_in, d_out // num_heads, 1)
         options = [Layout(module, (), out_proj=out_proj, heads=container, head=head)
                    for head in heads for out_proj in _out_proj_options(params, linear, d_out, container)]

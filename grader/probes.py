@@ -1,7 +1,7 @@
 """What the suites share: known inputs, student modules with known weights, and the checks several tests run.
 
-Weights are set through the contract's attribute names, never by reproducing the random stream, so a
-correct solution gets full marks whatever order it creates its layers in. Everything here ships in the
+Weights are set by parameter path, in the layout each class was recognised in (grader.layouts), never by
+reproducing the random stream, so a correct solution gets full marks whatever order it creates its layers in. Everything here ships in the
 student release; checks only the hidden suites use live in those suites.
 """
 import math
@@ -10,7 +10,7 @@ from functools import partial
 import torch
 
 from grader.checks import Diagnosis, Weights, close, expect_close, judge, shape_text, weights_problem
-from grader.layouts import CONTRACT_NAMES, RECOGNITION_SIZES, Layout, layout_of, square_tensors
+from grader.layouts import RECOGNITION_SIZES, layout_of, square_tensors
 from grader.proxy import StudentError
 from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, SOFTMAX, VALUES  # noqa: F401 - the suites' axes
 
@@ -20,6 +20,15 @@ BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85,
 
 # With one head d_k is d_out, so scaling by the model width is the correct choice there.
 SINGLE_HEAD_SCALE = tuple(s for s in SCALE if s != "scaled_by_model_dim:d_out")  # d_out is d_k with one head
+
+
+# SelfAttention_v1/v2's choices: which projection gives the values, the scale, and the softmax's dimension.
+SELF_ATTENTION_AXES = {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}
+
+
+def judge_self_attention(module, weights, x, device, axis, what):
+    """Judge one axis of SelfAttention_v1/v2's output on x, adopting the student's choices on the others."""
+    judge(module(x), partial(weights.reference, x, device=device), axis, SELF_ATTENTION_AXES, what)
 
 
 def self_attention_v1(student, d_in, d_out, seed):
@@ -212,19 +221,6 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
 
 # --- layers and the attribute contract -----------------------------------------------------------
 
-def contract_deviations(layout: Layout) -> list[str]:
-    """What the attribute contract asks for that this layout does differently, one phrase each."""
-    d_in, d_out, _, _ = RECOGNITION_SIZES[layout.module]
-    found = []
-    if layout.heads is not None or [m.path for m in layout.projections] != [f"{n}.weight" for n in CONTRACT_NAMES]:
-        found.append(f"W_query, W_key and W_value as nn.Linear(d_in, d_out) layers (found {layout.describe_projections()})")
-    if layout.module == "MultiHeadAttention" and (layout.out_proj is None or layout.out_proj.path != "out_proj.weight"):
-        found.append(f"out_proj as nn.Linear(d_out, d_out) (found {layout.out_proj.describe() if layout.out_proj else 'none'})")
-    if layout.heads is None and layout.mask != "mask":
-        found.append(f"a buffer named mask (found {layout.mask or 'no mask buffer'})")
-    return found
-
-
 def check_layout(student, name, attribute_contract: bool):
     """The class's layers: the attribute contract where the assignment keeps it, any recognised layout elsewhere."""
     layout = layout_of(student, name)
@@ -232,7 +228,7 @@ def check_layout(student, name, attribute_contract: bool):
         raise Diagnosis("MultiHeadAttention has no output projection (out_proj)", "missing_out_proj")
     if not attribute_contract:
         return
-    deviations = contract_deviations(layout)
+    deviations = layout.contract_deviations()
     if deviations:
         raise Diagnosis(f"{name} does not keep the attribute contract, which asks for " + "; ".join(deviations))
     if name == "MultiHeadAttention":

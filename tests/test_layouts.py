@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, solution_source
+from conftest import ROOT, solution_source
 from edited_submissions import CASES, LAYOUTS, apply_edits, case_source
 from grader.catalogue import load
 from grader.errors import UsageError
@@ -172,4 +172,4 @@ def test_the_contract_setting_is_validated(tmp_path):
     with pytest.raises(UsageError, match=r"\[contract\] attribute_names must be true or false"):
         load(config)
     assert tomllib.loads(CONTRACT_OFF)["contract"] == {"attribute_names": False}
-    assert load(SUBMISSIONS.parent.parent / "grader" / "assignment.toml").attribute_contract is True
+    assert load(ROOT / "grader" / "assignment.toml").attribute_contract is True

@@ -2,8 +2,8 @@
 from functools import partial
 
 from grader.checks import Diagnosis, concept, expect_tensor, judge, randn
-from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, SOFTMAX, VALUES, causal_attention,
-                           check_weight_transfer, linear_module, multihead_attention, self_attention_v1)
+from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention, check_weight_transfer,
+                           judge_self_attention, linear_module, multihead_attention, self_attention_v1)
 
 
 @concept("self_attention_v1", visibility="hidden")
@@ -16,16 +16,14 @@ def test_v1_output_shape(student):
 def test_v1_output_with_other_sizes(student, device):
     module, weights = self_attention_v1(student, d_in=5, d_out=3, seed=113)
     x = randn(7, 5, seed=114)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "values",
-          {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}, "SelfAttention_v1(x)")
+    judge_self_attention(module, weights, x, device, "values", "SelfAttention_v1(x)")
 
 
 @concept("self_attention_v2", visibility="hidden")
 def test_v2_output_with_known_weights(student, device):
     module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=121, d_in=3, d_out=4)
     x = randn(5, 3, seed=122)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "values",
-          {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}, "SelfAttention_v2(x)")
+    judge_self_attention(module, weights, x, device, "values", "SelfAttention_v2(x)")
 
 
 @concept("self_attention_v2", visibility="hidden")
@@ -33,24 +31,21 @@ def test_v2_uses_its_biases_when_asked(student, device):
     module, weights = linear_module(student, "SelfAttention_v2", 3, 4, qkv_bias=True, seed=123, d_in=3, d_out=4,
                                     biases=True)
     x = randn(5, 3, seed=124)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "values",
-          {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}, "SelfAttention_v2(x) with qkv_bias=True")
+    judge_self_attention(module, weights, x, device, "values", "SelfAttention_v2(x) with qkv_bias=True")
 
 
 @concept("scaled_dot_product", visibility="hidden")
 def test_v2_scaling(student, device):
     module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=131, d_in=3, d_out=4)
     x = randn(5, 3, seed=132)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "scale",
-          {"scale": SINGLE_HEAD_SCALE, "values": VALUES, "softmax": SOFTMAX}, "SelfAttention_v2(x)")
+    judge_self_attention(module, weights, x, device, "scale", "SelfAttention_v2(x)")
 
 
 @concept("self_attention_v2", visibility="hidden")
 def test_v2_normalises_each_query_over_the_keys(student, device):
     module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=125, d_in=3, d_out=4)
     x = randn(6, 3, seed=126)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "softmax",
-          {"softmax": SOFTMAX, "values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v2(x)")
+    judge_self_attention(module, weights, x, device, "softmax", "SelfAttention_v2(x)")
 
 
 @concept("scaled_dot_product", visibility="hidden")

@@ -1,8 +1,6 @@
 """Public checks: self-attention with trainable weights, scaling and exercise 3.1 (section 3.4)."""
-from functools import partial
-
-from grader.checks import Diagnosis, concept, judge, randn
-from grader.probes import SINGLE_HEAD_SCALE, SOFTMAX, VALUES, check_weight_transfer, self_attention_v1
+from grader.checks import Diagnosis, concept, randn
+from grader.probes import check_weight_transfer, judge_self_attention, self_attention_v1
 
 QKV = ("W_query", "W_key", "W_value")
 
@@ -22,16 +20,14 @@ def test_v1_keeps_three_parameter_matrices(student):
 def test_v1_output_with_known_weights(student, device):
     module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=11)
     x = randn(5, 3, seed=12)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "values",
-          {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}, "SelfAttention_v1(x)")
+    judge_self_attention(module, weights, x, device, "values", "SelfAttention_v1(x)")
 
 
 @concept("self_attention_v1", visibility="public")
 def test_v1_normalises_each_query_over_the_keys(student, device):
     module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=13)
     x = randn(5, 3, seed=14)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "softmax",
-          {"softmax": SOFTMAX, "values": VALUES, "scale": SINGLE_HEAD_SCALE}, "SelfAttention_v1(x)")
+    judge_self_attention(module, weights, x, device, "softmax", "SelfAttention_v1(x)")
 
 
 @concept("self_attention_v2", visibility="public")
@@ -52,8 +48,7 @@ def test_v2_uses_linear_layers_without_bias(student):
 def test_v1_scales_by_the_square_root_of_the_key_dimension(student, device):
     module, weights = self_attention_v1(student, d_in=3, d_out=4, seed=21)
     x = randn(5, 3, seed=22)  # (T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device), "scale",
-          {"scale": SINGLE_HEAD_SCALE, "values": VALUES, "softmax": SOFTMAX}, "SelfAttention_v1(x)")
+    judge_self_attention(module, weights, x, device, "scale", "SelfAttention_v1(x)")
 
 
 @concept("weight_transfer", visibility="public")
