@@ -10,7 +10,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from grader import wire
 from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
-                            private_worker_package, unconfined_env, unprivileged_command,
+                            private_worker_package, python_executable, unconfined_env, unprivileged_command,
                             worker_uid)
 from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
@@ -152,7 +151,7 @@ class WorkerProcess(WorkerPipes):
         self.responses, responses_write = os.pipe()
         self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
         env = dict(WORKER_ENV)
-        argv = [sys.executable, "-m", "grader.worker", "--requests", str(requests_read),
+        argv = [python_executable(), "-m", "grader.worker", "--requests", str(requests_read),
                 "--responses", str(responses_write), "--device", device]
         # The worker's own copy of the modules it runs: readable by the unprivileged uid it may run
         # under, while the grader's files (hidden suites among them) may be readable by root alone.

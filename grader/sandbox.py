@@ -19,6 +19,7 @@ from pathlib import Path
 GRADER_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = GRADER_DIR.parent
 WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py")  # all the grader code a worker may see
+SECRET_DIRS = (GRADER_DIR, PROJECT_DIR / "solutions", PROJECT_DIR / "tests")  # never shown to a worker
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"
 WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -81,7 +82,7 @@ def _can_run_python_as(uid: int) -> bool:
     if not shutil.which("setpriv"):
         return False
     probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-                            sys.executable, "-c", "import torch"], capture_output=True, cwd="/", timeout=120)
+                            python_executable(), "-c", "import torch"], capture_output=True, cwd="/", timeout=120)
     return probe.returncode == 0
 
 
@@ -107,16 +108,32 @@ def namespace_flags(root: bool) -> list[str]:
 
 
 def _readonly_paths() -> list[Path]:
-    """The Python installation the worker needs: its prefixes and site-packages folders, nothing else.
+    """The Python installation the worker needs: its prefixes, site-packages folders and the folders on
+    sys.path (the targets of .pth files among them), nothing else.
 
-    Not sys.path: it starts with the current folder, which may hold the class's submissions.
+    Not the folder grading started in (sys.path[0], the current folder): it may hold the class's
+    submissions. Nor this project's sources (a virtual environment inside it is fine): the worker gets its
+    own copy of the worker modules.
     """
     import site
 
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()]
+    path_entries = [p for p in sys.path[1:] if p and Path(p).resolve() != Path.cwd().resolve()]
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
+                  *path_entries]
     paths = {Path(p).resolve() for p in candidates if Path(p).is_dir()}
-    paths = {p for p in paths if p != Path("/") and p not in PROJECT_DIR.parents}
+    paths = {p for p in paths if p != Path("/") and p != PROJECT_DIR and p not in PROJECT_DIR.parents
+             and not any(p.is_relative_to(secret) for secret in SECRET_DIRS)}
     return sorted(p for p in paths if not any(q in p.parents for q in paths))
+
+
+def python_executable() -> str:
+    """This interpreter by an absolute path that works from any folder and inside the sandbox.
+
+    sys.executable may be relative or lead through `..` (`../venv/bin/python`); its folder is resolved, but
+    not its own name, since a virtual environment's python is a symlink that must keep its place.
+    """
+    executable = Path(sys.executable or "python3")
+    return str(executable.absolute().parent.resolve() / executable.name)
 
 
 ZYGOTE_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")  # namespaces, uids, kills

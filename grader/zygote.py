@@ -38,7 +38,8 @@ MAX_MESSAGE = 64 * 1024
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -87,7 +88,8 @@ class PidNamespaces:
     worker: a fork and an exit of a process that imported torch cost milliseconds each.
     """
 
-    def __init__(self):
+    def __init__(self, keep: list[str]):
+        self.keep = keep
         self.own = os.open("/proc/self/ns/pid", os.O_RDONLY)
         self.available = self.enter() and self._probe()
 
@@ -98,7 +100,7 @@ class PidNamespaces:
             pid = os.fork()
             if pid == 0:
                 try:
-                    private_namespaces(2**20)
+                    private_namespaces(2**20, self.keep)
                     os._exit(0)
                 finally:
                     os._exit(1)
@@ -118,19 +120,48 @@ def die_with_parent():
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
 
 
-def private_namespaces(tmp_bytes: int):
+PRIVATE_FOLDERS = ("/tmp", "/dev/shm")  # each worker gets these empty
+
+
+def installation_paths() -> list[str]:
+    """The folders this Python imports from (prefixes, site-packages, every sys.path entry, .pth targets
+    included), each with and without its symlinks resolved, outermost first.
+
+    In the sandbox the zygote sees only what bubblewrap binds, so nothing here is more than the sandbox shows.
+    """
+    import site
+
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), *sys.path]
+    paths = {os.path.abspath(p) for p in candidates if p and os.path.isdir(p)}
+    paths |= {os.path.realpath(p) for p in paths}
+    return sorted(p for p in paths if not any(q != p and p.startswith(q.rstrip("/") + "/") for q in paths))
+
+
+def hidden_by_private_folders(paths: list[str]) -> list[str]:
+    """The paths that an empty /tmp or /dev/shm would hide (a virtual environment under /tmp)."""
+    return [p for p in paths for folder in PRIVATE_FOLDERS if p.startswith(folder + "/")]
+
+
+def private_namespaces(tmp_bytes: int, keep: list[str]):
     """In a new process namespace's pid 1: namespaces of its own for everything else a worker could share
     with the workers beside it (mounts, network, IPC, host name), a /proc that shows only its own processes,
-    and an empty /tmp and /dev/shm."""
+    and an empty /tmp and /dev/shm in which the folders `keep` (the Python installation's) stay visible,
+    read-only."""
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for folder in ("/tmp", "/dev/shm"):
+    for folder in PRIVATE_FOLDERS:
         if os.path.isdir(folder):
             _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
+    for path, fd in kept:  # the fd still reaches the folder the new tmpfs hides
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
 
 
-def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool):
+def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool, keep: list[str]):
     """In a fresh child of the zygote: become the student's worker (never returns).
 
     Isolated, the worker is pid 1 of its own namespace: when it ends, every process it started ends too,
@@ -140,7 +171,7 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isola
     code = SETUP_FAILED
     try:
         if isolated:
-            private_namespaces(limits.get("fsize", 16 * 2**20))
+            private_namespaces(limits.get("fsize", 16 * 2**20), keep)
         os.chdir("/tmp")
         set_limits(limits)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
@@ -166,7 +197,8 @@ class Zygote:
         self.listener = listener
         self.device = device
         self.require_isolation = require_isolation  # refuse to fork workers that would share namespaces
-        self.namespaces = PidNamespaces()
+        self.keep = hidden_by_private_folders(installation_paths())
+        self.namespaces = PidNamespaces(self.keep)
         self.connections: list[socket.socket] = []
         self.children: dict[int, int | None] = {}  # pid -> uid, for live workers
         self.finished: dict[int, int] = {}  # pid -> exit code, for workers no one has asked about yet
@@ -200,7 +232,7 @@ class Zygote:
                         connection.close()
                     os.close(self.namespaces.own)
                 finally:
-                    run_worker(fds, self.device, uid, limits, isolated)
+                    run_worker(fds, self.device, uid, limits, isolated, self.keep)
         finally:
             if isolated and pid != 0:
                 self.namespaces.leave()

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from grader.sandbox import (WORKER_ENV, Limits, Sandbox, bwrap_command, die_with_parent, private_worker_package,
-                            unconfined_env)
+                            python_executable, unconfined_env)
 
 MAX_REPLY = 64 * 1024
 START_TIMEOUT = 120.0  # seconds for the zygote to import torch and start answering
@@ -63,7 +63,7 @@ class ZygoteServer:
 
     def _start(self, listener: int) -> subprocess.Popen:
         env = dict(WORKER_ENV)
-        argv = [sys.executable, "-m", "grader.zygote", "--listen", str(listener), "--device", self.device]
+        argv = [python_executable(), "-m", "grader.zygote", "--listen", str(listener), "--device", self.device]
         worker_dir = private_worker_package(Path(self.folder.name) / ".worker")
         if self.sandbox.isolated:
             # The zygote keeps root's power to create namespaces and switch uids; its workers do not.

@@ -102,6 +102,9 @@ def test_a_sandboxed_zygote_that_cannot_isolate_refuses_to_fork(monkeypatch):
     class NoNamespaces:
         available, own = False, -1
 
+        def __init__(self, keep):
+            self.keep = keep
+
     monkeypatch.setattr(zygote_module, "PidNamespaces", NoNamespaces)
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
         refusing = zygote_module.Zygote(listener, "cpu", require_isolation=True)
