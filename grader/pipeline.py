@@ -5,7 +5,7 @@ from pathlib import Path
 from grader import __version__
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
-from grader.proxy import StudentProblem, StudentProxy
+from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import Report
 from grader.sandbox import Limits, Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
@@ -128,10 +128,11 @@ class Grading:
             self.report = self._report("error", submission.problem,
                                        unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
-    def _report(self, status, error, results, output="", notes=(), layouts=()) -> Report:
+    def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0) -> Report:
         return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
                       grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
-                      output=output, notes=notes, public_only=self.session.only_public, layouts=layouts)
+                      output=output, notes=notes, public_only=self.session.only_public, layouts=layouts,
+                      output_cut_bytes=output_cut_bytes)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -146,12 +147,17 @@ class Grading:
             error, notes = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
+        except WorkerStartFailure as exc:
+            error, notes = f"grader error, not the student's: {exc}", ()
         finally:
             self.close()
+        faults = [outcome.message for outcome in outcomes if outcome.grader_fault]
+        if faults and not error:
+            error = f"grader error, not the student's: {faults[0]}"
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
-                                   layouts)
+                                   layouts, self.proxy.printed.cut_bytes)
 
     def close(self):
         if self.proxy is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from grader.checks import VISIBILITIES, Diagnosis
 from grader.errors import GraderError
-from grader.proxy import StudentProblem
+from grader.proxy import StudentProblem, WorkerStartFailure
 from grader.results import TestOutcome
 
 
@@ -22,7 +22,10 @@ def classify(exc: BaseException) -> dict:
         return {"status": "failed", "message": str(exc), "misconception": exc.misconception}
     if isinstance(exc, AssertionError):
         return {"status": "failed", "message": str(exc).split("\nassert ")[0].strip() or "a check failed"}
-    return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc})"}
+    if isinstance(exc, WorkerStartFailure):
+        return {"status": "error", "message": f"grader error: {exc}", "grader_fault": True}
+    return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc})",
+            "grader_fault": True}
 
 
 class GradingPlugin:
@@ -117,5 +120,6 @@ class GradingPlugin:
             self.outcomes.append(TestOutcome(
                 nodeid=item.nodeid, concept=marker.args[0], visibility=marker.kwargs["visibility"],
                 status=verdict["status"], message=verdict.get("message"),
-                misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False)))
+                misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False),
+                grader_fault=verdict.get("grader_fault", False)))
         return report

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from grader import wire
+from grader.output import PrintedOutput
 from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
                             private_worker_package, python_executable, unconfined_env, unprivileged_command,
                             worker_uid)
@@ -25,7 +26,6 @@ from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
-OUTPUT_LIMIT = 8_000  # characters of the student's printed output kept for the report
 
 
 class StudentProblem(Exception):
@@ -57,6 +57,10 @@ class StudentCrash(StudentProblem):
     """The worker died (a crash, os._exit, a memory error) or broke the protocol."""
 
 
+class WorkerStartFailure(Exception):
+    """The worker ended before it was ready to run student code: the grader's fault, never the student's."""
+
+
 class MissingName(StudentProblem):
     def __init__(self, name, problem):
         self.name = name
@@ -77,17 +81,46 @@ class Budget:
 
 
 class WorkerPipes:
-    """The two pipes to a running worker; subclasses say how it starts and stops."""
+    """The pipes to a running worker (requests, replies, its printed output); subclasses say how it starts
+    and stops. The output pipe is drained whenever the trusted side waits for the worker."""
 
     requests: int
     responses: int
+    output_pipe: int | None = None  # the read end of the worker's stdout and stderr
     search_path: str | None = None  # where the worker finds a folder submission's own modules
+
+    def _open_pipes(self, printed: PrintedOutput) -> tuple[int, int, int]:
+        """Make the three pipes; returns the worker's ends (requests, responses, output), to close once given."""
+        self.printed, self.ready = printed, False
+        requests_read, self.requests = os.pipe()
+        self.responses, responses_write = os.pipe()
+        self.output_pipe, output_write = os.pipe()
+        os.set_blocking(self.output_pipe, False)
+        printed.worker_starting()
+        return requests_read, responses_write, output_write
+
+    def _wait(self, deadline: float, readable: bool) -> bool:
+        """Wait until the request pipe can be written (or the reply pipe read), draining output meanwhile."""
+        while True:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                return False
+            watched = [self.output_pipe] if self.output_pipe is not None else []
+            if readable:
+                ready = select.select([self.responses, *watched], [], [], wait)[0]
+            else:
+                ready_read, ready_write, _ = select.select(watched, [self.requests], [], wait)
+                ready = ready_read + ready_write
+            if self.output_pipe in ready and not self.printed.drain(self.output_pipe):
+                os.close(self.output_pipe)  # every writer is gone
+                self.output_pipe = None
+            if (self.responses if readable else self.requests) in ready:
+                return True
 
     def send(self, frame: bytes, deadline: float):
         view = memoryview(frame)
         while view:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([], [self.requests], [], wait)[1]:
+            if not self._wait(deadline, readable=False):
                 raise StudentTimeout("the worker stopped reading requests")
             try:
                 view = view[os.write(self.requests, view):]
@@ -97,17 +130,25 @@ class WorkerPipes:
     def _read(self, n: int, deadline: float) -> bytes:
         chunks, missing = [], n
         while missing:
-            wait = deadline - time.monotonic()
-            if wait <= 0 or not select.select([self.responses], [], [], wait)[0]:
+            if not self._wait(deadline, readable=True):
                 raise StudentTimeout("time limit reached")
             chunk = os.read(self.responses, min(missing, 1 << 20))
             if not chunk:
+                if not self.ready:
+                    raise WorkerStartFailure(self._start_failure())
                 raise StudentCrash(self.death_reason())
             chunks.append(chunk)
             missing -= len(chunk)
         return b"".join(chunks)
 
-    def receive(self, deadline: float):
+    def _start_failure(self) -> str:
+        reason = self.death_reason().replace("the process running the submission", "it")
+        if self.output_pipe is not None:
+            self.printed.drain(self.output_pipe)
+        said = self.printed.startup_text().splitlines()
+        return f"the worker could not start: {said[-1] if said else reason}"
+
+    def _frame(self, deadline: float):
         try:
             json_len, blob_len = wire.split_lengths(self._read(wire.HEADER.size, deadline))
             header = self._read(json_len, deadline)
@@ -116,6 +157,14 @@ class WorkerPipes:
         except wire.WireError as exc:
             raise StudentCrash(f"the worker sent a malformed reply ({exc})") from None
 
+    def receive(self, deadline: float):
+        if not self.ready:
+            # The worker says it is ready before it runs any student code (grader.output splits what it printed).
+            if self._frame(deadline) != {"ready": True}:
+                raise WorkerStartFailure("the worker could not start: it sent no greeting")
+            self.ready = True
+        return self._frame(deadline)
+
     def death_reason(self) -> str:
         raise NotImplementedError
 
@@ -123,11 +172,15 @@ class WorkerPipes:
         raise NotImplementedError
 
     def _close_pipes(self):
-        for fd in (self.requests, self.responses):
+        if self.output_pipe is not None:
+            self.printed.drain(self.output_pipe)  # what it printed last
+        for fd in (self.requests, self.responses, self.output_pipe):
             try:
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
             except OSError:
                 pass
+        self.output_pipe = None
 
 
 def exit_description(code: int | None) -> str:
@@ -146,9 +199,8 @@ def exit_description(code: int | None) -> str:
 class WorkerProcess(WorkerPipes):
     """A worker started as its own Python process, confined by the sandbox when there is one."""
 
-    def __init__(self, device, output_file, sandbox: Sandbox, limits: Limits, import_dir: str | None):
-        requests_read, self.requests = os.pipe()
-        self.responses, responses_write = os.pipe()
+    def __init__(self, device, printed: PrintedOutput, sandbox: Sandbox, limits: Limits, import_dir: str | None):
+        requests_read, responses_write, output_write = self._open_pipes(printed)
         self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
         env = dict(WORKER_ENV)
         argv = [python_executable(), "-m", "grader.worker", "--requests", str(requests_read),
@@ -165,12 +217,18 @@ class WorkerProcess(WorkerPipes):
             if sandbox.drop_uid:
                 os.chmod(self.scratch.name, 0o1777)
                 argv = unprivileged_command(argv, worker_uid())
-        self.process = subprocess.Popen(
-            argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_file,
-            stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
-            preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
-        os.close(requests_read)
-        os.close(responses_write)
+        try:
+            self.process = subprocess.Popen(
+                argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_write,
+                stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
+                preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
+        except OSError:
+            self._close_pipes()
+            self.scratch.cleanup()
+            raise
+        finally:
+            for fd in (requests_read, responses_write, output_write):
+                os.close(fd)
         os.set_blocking(self.requests, False)
 
     def death_reason(self) -> str:
@@ -193,19 +251,18 @@ class WorkerProcess(WorkerPipes):
 class ForkedWorker(WorkerPipes):
     """A worker forked by the batch's zygote, which has already imported torch (see grader.zygote)."""
 
-    def __init__(self, zygote: ZygoteClient, device, output_file, sandbox: Sandbox, limits: Limits):
-        requests_read, self.requests = os.pipe()
-        self.responses, responses_write = os.pipe()
+    def __init__(self, zygote: ZygoteClient, device, printed: PrintedOutput, sandbox: Sandbox, limits: Limits):
+        requests_read, responses_write, output_write = self._open_pipes(printed)
         self.zygote = zygote
         try:
-            self.pid = zygote.spawn(requests_read, responses_write, output_file.fileno(),
+            self.pid = zygote.spawn(requests_read, responses_write, output_write,
                                     limits_request(limits, device, sandbox.drop_uid), own_uid=sandbox.drop_uid)
         except ZygoteError:
             self._close_pipes()
             raise
         finally:
-            os.close(requests_read)
-            os.close(responses_write)
+            for fd in (requests_read, responses_write, output_write):
+                os.close(fd)
         os.set_blocking(self.requests, False)
 
     def _end(self, wait: bool) -> dict | None:
@@ -238,7 +295,7 @@ class StudentProxy:
         self.device = device
         self.budget = Budget(budget_seconds)
         self.call_timeout = call_timeout
-        self.output = tempfile.TemporaryFile()
+        self.printed = PrintedOutput()
         self.worker = None
         self.load_result = None
         self.pending_load = False
@@ -256,12 +313,16 @@ class StudentProxy:
         self.worker = None
         if self.zygote is not None and self.submission.import_dir is None:
             try:
-                self.worker = ForkedWorker(self.zygote, self.device, self.output, self.sandbox, self.limits)
+                self.worker = ForkedWorker(self.zygote, self.device, self.printed, self.sandbox, self.limits)
             except ZygoteError:
                 self.zygote = None  # grade on with workers of its own
         if self.worker is None:
-            self.worker = WorkerProcess(self.device, self.output, self.sandbox, self.limits,
-                                        self.submission.import_dir)
+            try:
+                self.worker = WorkerProcess(self.device, self.printed, self.sandbox, self.limits,
+                                            self.submission.import_dir)
+            except OSError as exc:  # no interpreter at that path, no bubblewrap any more
+                self.load_failure = WorkerStartFailure(f"the worker could not start: {exc}")
+                return
         request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
                                            for c in self.submission.cells],
                    "names": list(CONTRACT_NAMES), "search_path": self.worker.search_path}
@@ -277,7 +338,7 @@ class StudentProxy:
             self.pending_load = False
             try:
                 reply = self._receive(LOAD_TIMEOUT, "running the submission's top-level code")
-            except StudentProblem as exc:
+            except (StudentProblem, WorkerStartFailure) as exc:
                 self.load_failure = exc
                 raise
             if self.load_result is None:
@@ -307,7 +368,7 @@ class StudentProxy:
                                      f"{what}") from None
             raise StudentTimeout(f"no answer within {limit:g} s while {what} "
                                  "(an endless loop or a very slow computation?)") from None
-        except StudentCrash:
+        except (StudentCrash, WorkerStartFailure):
             self.close()
             raise
         if not isinstance(reply, dict):
@@ -363,10 +424,8 @@ class StudentProxy:
             self.pending_load = False
 
     def printed_output(self) -> str:
-        """What the student's code printed, cut to OUTPUT_LIMIT characters."""
-        self.output.seek(0)
-        raw = self.output.read(OUTPUT_LIMIT + 1).decode("utf-8", errors="replace")
-        return raw if len(raw) <= OUTPUT_LIMIT else raw[:OUTPUT_LIMIT] + "\n[... output cut ...]"
+        """What the student's code printed: the first part, and a line saying how much was cut."""
+        return self.printed.text()
 
     # --- what tests use --------------------------------------------------------------------
 

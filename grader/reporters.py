@@ -30,6 +30,7 @@ def to_json(report: Report) -> dict:
         "layouts": list(report.layouts),
         "not_run": list(report.not_run),
         "output": report.output,
+        "output_cut_bytes": report.output_cut_bytes,
     }
 
 

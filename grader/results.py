@@ -18,6 +18,7 @@ class TestOutcome:
     message: str | None = None
     misconception: str | None = None
     not_implemented: bool = False
+    grader_fault: bool = False  # the grader failed (an internal error, a worker that could not start)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Report:
     notes: tuple[str, ...] = ()  # problems that did not stop grading, e.g. a notebook cell that failed
     public_only: bool = False  # graded with the public checks only (a student's self-check in a release)
     layouts: tuple[str, ...] = ()  # how each attention class keeps its weights, one line per class
+    output_cut_bytes: int = 0  # printed bytes the report does not show
 
     @property
     def not_run(self) -> tuple[str, ...]:

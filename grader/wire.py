@@ -8,6 +8,7 @@ description (known dtype, sane shape, byte count) before touching its bytes.
 torch is imported inside the functions that need it: the trusted process starts the worker before it pays
 for importing torch, so that both imports overlap.
 """
+import ctypes
 import json
 import math
 import struct
@@ -17,6 +18,9 @@ HEADER = struct.Struct("!II")
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_BLOB_BYTES = 256 * 1024 * 1024
 MAX_DIMS = 8
+# Written by the worker on its stdout before it runs any student code: what came before is not the student's
+# output (see grader.output).
+READY_MARKER = b"\0attention-grader: worker ready\0"
 
 DTYPES = {
     "float32": 4, "float64": 8, "float16": 2, "bfloat16": 2,
@@ -33,6 +37,15 @@ def _dtype(name):
     return getattr(torch, name)
 
 
+def contiguous_bytes(tensor) -> bytes:
+    """The raw bytes of a contiguous CPU tensor. Not through numpy: an older torch cannot use numpy 2."""
+    if not tensor.numel():
+        return b""
+    if not tensor.is_contiguous():
+        raise ValueError("contiguous_bytes needs a contiguous tensor")
+    return ctypes.string_at(tensor.data_ptr(), tensor.numel() * tensor.element_size())
+
+
 def encode(message):
     """Turn a JSON-like message that may hold tensors into one frame (bytes)."""
     torch = sys.modules.get("torch")  # no tensor can exist before torch is imported: don't import it here
@@ -47,7 +60,7 @@ def encode(message):
         if tensor.device.type != "meta":
             # A fresh plain tensor: whatever subclass or view came in, only its values leave.
             flat = torch.Tensor.detach(tensor).to("cpu").reshape(-1).clone()
-            raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+            raw = contiguous_bytes(flat)
             description.update(offset=len(blob), nbytes=len(raw))
             blob.extend(raw)
         return {"__tensor__": description}

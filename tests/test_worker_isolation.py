@@ -1,7 +1,8 @@
 """Student code runs in a worker process: crashes, hangs and exits cost only the concepts that need them."""
+import json
 import time
 
-from conftest import grade_json, solution_source
+from conftest import grade_json, run_cli, solution_source
 
 
 def with_replaced(old, new):
@@ -70,3 +71,35 @@ def test_printed_output_is_reported_and_cut(tmp_path, write):
                         "attention_scores", tmp_path=tmp_path)
     assert report["score"] == 6
     assert report["output"].startswith("xxx") and len(report["output"]) < 10_000
+
+
+# Debugging prints past the 16 MiB file-size limit: 16 MiB at import, and about 1 MiB in every call.
+PRINTS_A_LOT = with_replaced('def attention_scores(inputs):\n', '''print("import " * (4 * 2**20))
+
+
+def attention_scores(inputs):
+    for row in range(1000):
+        print("row", row, "." * 1000)
+''')
+
+
+def test_printing_past_the_file_size_limit_never_costs_points(tmp_path, write):
+    submission = write("class/printer.py", PRINTS_A_LOT)
+    alone = grade_json(submission, tmp_path=tmp_path)
+    assert alone["score"] == 100 and alone["status"] == "graded", alone["error"]
+    assert alone["output"].startswith("import import") and alone["output_cut_bytes"] > 20 * 2**20
+    result = run_cli("batch", submission.parent, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    batch = json.loads((tmp_path / "out" / "reports" / "printer.json").read_text())
+    assert batch["score"] == 100 and batch["output"] == alone["output"]
+
+
+def test_a_worker_that_cannot_start_is_the_graders_error_not_the_students(monkeypatch, tmp_path, write):
+    from grader import proxy
+    from grader.pipeline import grade
+
+    monkeypatch.setattr(proxy, "python_executable", lambda: str(tmp_path / "no-such-python"))
+    report = grade(str(write("attention.py", solution_source())), concepts=["attention_scores"])
+    assert report.status == "error"
+    assert report.error.startswith("grader error, not the student's: the worker could not start")
+    assert "no-such-py" in report.error and report.output == ""  # the reason, which is not the student's output
