@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, installation
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
@@ -19,6 +19,7 @@ DEVICES = ("cpu", "cuda")
 
 
 def check_options(catalogue: Catalogue, device: str, concepts, timeout: float) -> tuple[str, ...]:
+    installation.check()
     if device not in DEVICES:
         raise UsageError(f"unknown device {device!r}: choose cpu or cuda")
     if timeout <= 0:
