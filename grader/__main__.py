@@ -3,11 +3,14 @@
 library; the project's own errors become a one-line message and an exit status."""
 import argparse
 import json
+import signal
 import sys
+import threading
 
 from grader.errors import GraderError, UsageError
 
 COMMANDS = ("release", "batch", "gradescope", "nbgrader")
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,8 +124,25 @@ def run_command(command, options) -> None:
         print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a scheduler's timeout, a closed terminal): stop and clean up as Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on(signum, frame):
+    for stop_signal in STOP_SIGNALS:  # a second signal must not break the cleanup of the first
+        signal.signal(stop_signal, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if threading.current_thread() is threading.main_thread():
+        for stop_signal in STOP_SIGNALS:
+            signal.signal(stop_signal, _stop_on)
     try:
         if argv and argv[0] in COMMANDS:
             run_command(argv[0], command_parser(argv[0]).parse_args(argv[1:]))
@@ -134,6 +154,9 @@ def main(argv=None) -> int:
     except GraderError as exc:
         print(f"grader error: {exc}", file=sys.stderr)
         return 1
+    except Stopped as stop:
+        print(f"stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

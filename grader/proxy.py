@@ -10,7 +10,6 @@ import os
 import select
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from grader import wire
 from grader.output import PrintedOutput
+from grader.scratch import scratch_folder
 from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
                             private_worker_package, python_executable, unconfined_env, unprivileged_command,
                             worker_uid)
@@ -201,7 +201,7 @@ class WorkerProcess(WorkerPipes):
 
     def __init__(self, device, printed: PrintedOutput, sandbox: Sandbox, limits: Limits, import_dir: str | None):
         requests_read, responses_write, output_write = self._open_pipes(printed)
-        self.scratch = tempfile.TemporaryDirectory(prefix="grader-worker-")
+        self.scratch = scratch_folder("worker")
         env = dict(WORKER_ENV)
         argv = [python_executable(), "-m", "grader.worker", "--requests", str(requests_read),
                 "--responses", str(responses_write), "--device", device]

@@ -87,7 +87,8 @@ def _can_run_python_as(uid: int) -> bool:
 
 
 def unprivileged_command(argv: list[str], uid: int) -> list[str]:
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *argv]
+    # A uid change clears the parent-death signal; --pdeathsig keep sets it again.
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--pdeathsig", "keep", "--", *argv]
 
 
 def private_worker_package(folder: Path) -> Path:
@@ -201,7 +202,10 @@ def die_with_parent():
     if sys.platform.startswith("linux"):
         import ctypes
 
+        parent = os.getppid()
         ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # it ended before the signal was set
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def worker_uid() -> int:
@@ -210,7 +214,9 @@ def worker_uid() -> int:
 
 
 def apply_limits(limits: Limits, device: str, own_uid: bool):
-    """Set the worker's resource limits; runs in the child just before it executes (preexec_fn)."""
+    """Set the worker's resource limits, and have it die with its grading process; runs in the child just
+    before it executes (preexec_fn)."""
+    die_with_parent()
     def cap(kind, value):
         soft, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)

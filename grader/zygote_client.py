@@ -9,12 +9,12 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 from grader.sandbox import (WORKER_ENV, Limits, Sandbox, bwrap_command, die_with_parent, private_worker_package,
                             python_executable, unconfined_env)
+from grader.scratch import scratch_folder
 
 MAX_REPLY = 64 * 1024
 START_TIMEOUT = 120.0  # seconds for the zygote to import torch and start answering
@@ -49,7 +49,7 @@ class ZygoteServer:
     def __init__(self, sandbox: Sandbox, device: str = "cpu"):
         self.sandbox = sandbox
         self.device = device
-        self.folder = tempfile.TemporaryDirectory(prefix="grader-zygote-")
+        self.folder = scratch_folder("zygote")
         try:
             os.chmod(self.folder.name, 0o700)
             self.path = str(Path(self.folder.name) / "zygote.sock")

@@ -18,6 +18,7 @@ from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 from grader.runner import SUITES_DIR, suites_hash
 from grader.sandbox import detect, die_with_parent
+from grader.scratch import remove_stale
 from grader.zygote_client import ZygoteServer, zygote_available
 
 MAX_CHUNK = 16  # students per pytest session
@@ -64,6 +65,15 @@ def _write(path: Path, text: str):
     os.replace(temporary, path)
 
 
+def _remove_leftovers(out_dir: Path):
+    """What a killed batch could not remove: its unpacked entries, half-written files and temporary folders."""
+    shutil.rmtree(out_dir / ".unpacked", ignore_errors=True)
+    for folder in (out_dir, out_dir / "reports", out_dir / "feedback"):
+        for partial in folder.glob("*.part"):
+            partial.unlink(missing_ok=True)
+    remove_stale()
+
+
 def _write_report(out_dir: Path, student: str, report: dict):
     _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
 
@@ -98,6 +108,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     if out_dir.resolve() == submissions_dir.resolve() or submissions_dir.resolve() in out_dir.resolve().parents:
         raise UsageError("--out must not be inside the submissions folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out_dir)
     options = {"device": device, "timeout": timeout, "config": config_path.read_text(encoding="utf-8"),
                "sandbox": sandbox, "memory_gb": memory_gb}
 
@@ -129,6 +140,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
                 on_progress(done, len(entries), student)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+        remove_stale()  # the folders of grading processes an interruption killed
 
     for student, report in reports.items():
         _write(out_dir / "feedback" / f"{student}.html", feedback_html(student, report))
@@ -153,7 +165,7 @@ def _pool_context():
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["grader.batch.job"])
+    context.set_forkserver_preload(["grader.batch.preload"])
     return context
 
 
@@ -180,6 +192,7 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
         zygote = _start_zygote(stack, detect(sandbox), device)
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
                                                        initializer=die_with_parent))
+        stack.enter_context(_stopped_at_once(pool))
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
                                zygote and zygote.path): chunk for chunk in chunks}
         for future in as_completed(futures):
@@ -194,6 +207,23 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
                 if isinstance(report, str):
                     report = error_report(entry.student, report, catalogue, device)
                 yield entry.student, {**report, "cache_key": key}
+
+
+@contextlib.contextmanager
+def _stopped_at_once(pool: ProcessPoolExecutor):
+    """On an interruption (Ctrl-C, SIGTERM, SIGHUP), kill the grading processes instead of waiting for their
+    students."""
+    try:
+        yield
+    except BaseException:
+        processes = list(getattr(pool, "_processes", {}).values())  # the executor offers no public way
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+        for process in processes:
+            process.join(5)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _start_zygote(stack: contextlib.ExitStack, sandbox, device: str) -> ZygoteServer | None:

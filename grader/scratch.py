@@ -1,0 +1,39 @@
+"""The grader's temporary folders: named after the process that made them, so that a later run can remove
+what a killed one left behind (SIGKILL runs no cleanup)."""
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+NAME = re.compile(r"grader-(?:worker|zygote)-(\d+)-.+")
+
+
+def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:
+    """A private temporary folder for a worker or a zygote of this process."""
+    return tempfile.TemporaryDirectory(prefix=f"grader-{kind}-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def remove_stale() -> int:
+    """Remove this user's grader folders whose process has ended; returns how many were removed."""
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob("grader-*"):
+        found = NAME.fullmatch(path.name)
+        try:
+            mine = path.lstat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if found and mine and not _alive(int(found[1])):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
