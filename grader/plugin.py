@@ -5,6 +5,8 @@ every test carries exactly one valid `concept` marker, keeps only the selected c
 pytest's test loop: the suites are collected once, then every student's tests run in turn. Each test
 becomes a TestOutcome with the concept, visibility, status and diagnosis the scorer reads.
 """
+from collections import Counter
+
 import pytest
 
 from grader.checks import VISIBILITIES, Diagnosis
@@ -26,6 +28,10 @@ def classify(exc: BaseException) -> dict:
         return {"status": "error", "message": f"grader error: {exc}", "grader_fault": True}
     return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc})",
             "grader_fault": True}
+
+
+def concept_of(item) -> str:
+    return item.get_closest_marker("concept").args[0]
 
 
 class GradingPlugin:
@@ -78,7 +84,12 @@ class GradingPlugin:
             raise GraderError("the grading suites are inconsistent: " + "; ".join(problems))
         if dropped:
             config.hook.pytest_deselected(items=dropped)
-            items[:] = kept
+        # Each concept's tests one after the other, concepts in the order they first appear: each concept then
+        # gets its share of a submission's time budget (see grader.proxy.Budget).
+        first_seen = {}
+        for item in kept:
+            first_seen.setdefault(concept_of(item), len(first_seen))
+        items[:] = sorted(kept, key=lambda item: first_seen[concept_of(item)])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
@@ -86,9 +97,15 @@ class GradingPlugin:
         if session.testsfailed:
             raise session.Interrupted(f"{session.testsfailed} errors during collection")
         items = session.items
+        tests_of = Counter(concept_of(item) for item in items)
         for student in self.students:
             self.proxy, self.outcomes = student.open(), []
+            tests_left = len(items)
             for position, item in enumerate(items):
+                concept = concept_of(item)
+                if position == 0 or concept != concept_of(items[position - 1]):
+                    self.proxy.budget.start_concept(concept, tests_of[concept], tests_left)
+                    tests_left -= tests_of[concept]
                 # None after a student's last test: every fixture is torn down before the next student.
                 next_item = items[position + 1] if position + 1 < len(items) else None
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)

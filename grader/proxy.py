@@ -69,15 +69,44 @@ class MissingName(StudentProblem):
 
 @dataclass
 class Budget:
-    """The wall-clock budget of one submission."""
+    """The wall-clock budget of one submission, shared fairly among its concepts.
+
+    When a concept's tests start, it gets the share of what is left that its number of tests gives it among
+    the concepts still to run: time an earlier concept did not use carries forward, and a concept whose code
+    is slow or fails slowly spends only its own share. Starting a worker and running the submission's top
+    level draw on the whole budget, never on the concept that happened to need a fresh worker.
+    """
     seconds: float
     started: float = 0.0
+    concept: str | None = None
+    concept_deadline: float | None = None
+    concept_allowance: float = 0.0
 
     def __post_init__(self):
         self.started = time.monotonic()
 
-    def remaining(self) -> float:
+    def total_remaining(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
+
+    def remaining(self) -> float:
+        left = self.total_remaining()
+        return left if self.concept_deadline is None else min(left, self.concept_deadline - time.monotonic())
+
+    def start_concept(self, concept: str, tests: int, tests_left: int):
+        """The concept's tests (`tests` of the `tests_left` still to run, its own included) start now."""
+        self.concept = concept
+        self.concept_allowance = max(0.0, self.total_remaining()) * tests / max(tests, tests_left)
+        self.concept_deadline = time.monotonic() + self.concept_allowance
+
+    def excuse(self, seconds: float):
+        """Give the current concept back time it did not cause (a worker's start, the top level)."""
+        if self.concept_deadline is not None:
+            self.concept_deadline += seconds
+
+    def spent_message(self) -> str:
+        if self.concept_deadline is not None and self.total_remaining() > 0:
+            return f"this concept's share ({self.concept_allowance:.3g} s) of the submission's time budget is spent"
+        return f"the submission's time budget of {self.seconds:g} s is spent"
 
 
 class WorkerPipes:
@@ -336,11 +365,14 @@ class StudentProxy:
             self.start()
         if self.pending_load:
             self.pending_load = False
+            waited = time.monotonic()
             try:
-                reply = self._receive(LOAD_TIMEOUT, "running the submission's top-level code")
+                reply = self._receive(LOAD_TIMEOUT, "running the submission's top-level code", whole_budget=True)
             except (StudentProblem, WorkerStartFailure) as exc:
                 self.load_failure = exc
                 raise
+            finally:
+                self.budget.excuse(time.monotonic() - waited)
             if self.load_result is None:
                 self.load_result = reply["ok"]
             # Processes the top level left running (a daemon) stay until the worker stops; count them once.
@@ -351,20 +383,20 @@ class StudentProxy:
         self._ensure_loaded()
         return self.load_result
 
-    def _deadline(self, limit: float) -> float:
-        remaining = self.budget.remaining()
+    def _deadline(self, limit: float, whole_budget: bool = False) -> float:
+        remaining = self.budget.total_remaining() if whole_budget else self.budget.remaining()
         if remaining <= 0:
-            raise StudentTimeout(f"the submission's time budget of {self.budget.seconds:g} s is spent")
+            raise StudentTimeout(self.budget.spent_message())
         return time.monotonic() + min(limit, remaining)
 
-    def _receive(self, limit: float, what: str):
-        deadline = self._deadline(limit)
+    def _receive(self, limit: float, what: str, whole_budget: bool = False):
+        deadline = self._deadline(limit, whole_budget)
         try:
             reply = self.worker.receive(deadline)
         except StudentTimeout:
             self.close()
-            if self.budget.remaining() <= 0:
-                raise StudentTimeout(f"the submission's time budget of {self.budget.seconds:g} s ran out while "
+            if (self.budget.total_remaining() if whole_budget else self.budget.remaining()) <= 0:
+                raise StudentTimeout(f"{self.budget.spent_message().removesuffix(' is spent')} ran out while "
                                      f"{what}") from None
             raise StudentTimeout(f"no answer within {limit:g} s while {what} "
                                  "(an endless loop or a very slow computation?)") from None

@@ -103,3 +103,21 @@ def test_a_worker_that_cannot_start_is_the_graders_error_not_the_students(monkey
     assert report.status == "error"
     assert report.error.startswith("grader error, not the student's: the worker could not start")
     assert "no-such-py" in report.error and report.output == ""  # the reason, which is not the student's output
+
+
+# A constructor that fails slowly (as one that allocates gigabytes against the memory limit does), pinned.
+SLOW_FAILING_CONSTRUCTOR = with_replaced('''        super().__init__()
+        assert d_out % num_heads == 0, "d_out must be divisible by num_heads"''', '''        super().__init__()
+        import time
+        time.sleep(1.5)
+        raise MemoryError("eight 1 GiB tensors")''')
+NEVER_BUILD_MULTIHEAD_ATTENTION = ("attention_scores", "attention_weights", "context_vectors", "self_attention_v1",
+                                   "self_attention_v2", "weight_transfer", "multihead_wrapper")
+
+
+def test_one_slow_class_cannot_spend_the_time_of_concepts_that_never_use_it(tmp_path, write):
+    report = grade_json(write("attention.py", SLOW_FAILING_CONSTRUCTOR), "--timeout", "30", tmp_path=tmp_path)
+    assert full(report, *NEVER_BUILD_MULTIHEAD_ATTENTION), scores(report)
+    lost = [t for t in report["tests"] if t["outcome"] != "passed"]
+    assert lost and all("MultiHeadAttention" in t["message"] or "gpt2_attention" in t["message"]
+                        or "MemoryError" in t["message"] for t in lost), lost
