@@ -68,7 +68,7 @@ def detect(enabled: bool = True) -> Sandbox:
             bwrap = None
     if bwrap is None:
         # Without namespaces, root can still run workers as an unprivileged user (as in Gradescope's containers).
-        if root and _can_run_python_as(SANDBOX_UID_BASE):
+        if root and can_run_python_as(SANDBOX_UID_BASE):
             return Sandbox(None, True, ("file-system isolation", "network isolation", "a process namespace"))
         return Sandbox(None, False, ("file-system isolation", "network isolation", "a process namespace",
                                      "a process-count limit"))
@@ -77,7 +77,7 @@ def detect(enabled: bool = True) -> Sandbox:
     return Sandbox(bwrap, root, () if root else ("a process-count limit (needs root to drop to another uid)",))
 
 
-def _can_run_python_as(uid: int) -> bool:
+def can_run_python_as(uid: int) -> bool:
     """Whether this Python can start under another uid (it cannot when installed in a private home)."""
     if not shutil.which("setpriv"):
         return False

@@ -87,24 +87,50 @@ def strip_magics(source: str) -> str | None:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
 
 
+def notebook_language(notebook: dict) -> str | None:
+    """The notebook's kernel language as its metadata says (Jupyter, Colab, VS Code; nbformat 3 or 4)."""
+    metadata = notebook.get("metadata") if isinstance(notebook.get("metadata"), dict) else {}
+    for section, key in (("kernelspec", "language"), ("language_info", "name")):
+        value = metadata.get(section, {}).get(key) if isinstance(metadata.get(section), dict) else None
+        if isinstance(value, str) and value:
+            return value
+    return metadata.get("language") if isinstance(metadata.get("language"), str) else None
+
+
+def raw_cells(notebook: dict) -> list | None:
+    """The cells of nbformat 4 (`cells`) or of nbformat 3 (`worksheets[].cells`, code in `input`)."""
+    if isinstance(notebook.get("cells"), list):
+        return notebook["cells"]
+    worksheets = notebook.get("worksheets")
+    if isinstance(worksheets, list):
+        return [{**cell, "source": cell.get("input", "")} for sheet in worksheets if isinstance(sheet, dict)
+                for cell in sheet.get("cells", []) if isinstance(cell, dict)]
+    return None
+
+
 def notebook_cells(text: str, name: str) -> list[Cell]:
     """The code cells of a notebook, in order, as Python. Raises ValueError for a notebook that is not one."""
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} is not a valid notebook: it is not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+    cells = raw_cells(notebook) if isinstance(notebook, dict) else None
+    if cells is None:
         raise ValueError(f"{name} is not a valid notebook: it has no list of cells")
-    cells = []
-    for number, cell in enumerate(notebook["cells"], start=1):
+    language = notebook_language(notebook)
+    if language is not None and language.lower() != "python":
+        raise ValueError(f"{name} is a notebook for the {language} kernel, not Python: change its kernel to "
+                         "Python 3 and run it again, or hand in the .py file")
+    code = []
+    for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
+            continue  # markdown (with its attachments), raw and nbformat 3 heading cells
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         python = strip_magics(source)
         if python is not None and python.strip():
-            cells.append(Cell(filename=f"{name} [cell {number}]", source=python))
-    return cells
+            code.append(Cell(filename=f"{name} [cell {number}]", source=python))
+    return code
 
 
 def read_file(path: Path, display_path: str) -> Submission:

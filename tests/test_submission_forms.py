@@ -1,7 +1,7 @@
 """Submissions as a folder, a .py file or a notebook, and the ones that cannot be graded."""
 import json
 
-from conftest import grade_json, solution_source
+from conftest import grade_json, run_cli, solution_source
 
 
 def notebook(*cells):
@@ -82,3 +82,36 @@ def test_folder_submission_may_import_its_own_helpers(tmp_path, write):
 def test_wrong_file_type_gets_an_error_report(tmp_path, write):
     report = grade_json(write("attention.txt", "hello"), tmp_path=tmp_path)
     assert report["status"] == "error" and ".py file" in report["error"]
+
+
+def solution_in_cells() -> list[str]:
+    source = solution_source()
+    splits = [0, source.index("class SelfAttention_v1"), source.index("class CausalAttention"), len(source)]
+    return [source[start:end] for start, end in zip(splits, splits[1:])]
+
+
+def test_notebooks_from_colab_vscode_jupyterlab_4_and_nbformat_3_get_full_marks_alone_and_in_a_batch(tmp_path):
+    from notebook_tools import TOOLS
+
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    for tool, build in TOOLS.items():
+        (submissions / f"{tool}.ipynb").write_text(build(solution_in_cells()))
+    result = run_cli("batch", submissions, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    for tool in TOOLS:
+        report = json.loads((tmp_path / "out" / "reports" / f"{tool}.json").read_text())
+        assert (report["status"], report["score"]) == ("graded", 100), (tool, report["error"])
+    colab = json.loads((tmp_path / "out" / "reports" / "colab.json").read_text())
+    assert any("google" in note for note in colab["notes"])  # Drive's mount fails off Colab: a note, no points
+    alone = grade_json(submissions / "nbformat3.ipynb", tmp_path=tmp_path)
+    assert alone["score"] == 100
+
+
+def test_a_notebook_for_another_kernel_is_a_clear_error(tmp_path, write):
+    from notebook_tools import r_kernel
+
+    report = grade_json(write("hw3.ipynb", r_kernel(solution_in_cells())), tmp_path=tmp_path)
+    assert report["status"] == "error" and report["score"] == 0
+    assert report["error"].endswith("hw3.ipynb is a notebook for the R kernel, not Python: change its kernel to "
+                                    "Python 3 and run it again, or hand in the .py file")
