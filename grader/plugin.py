@@ -104,7 +104,7 @@ class GradingPlugin:
             for position, item in enumerate(items):
                 concept = concept_of(item)
                 if position == 0 or concept != concept_of(items[position - 1]):
-                    self.proxy.budget.start_concept(concept, tests_of[concept], tests_left)
+                    self.proxy.budget.start_concept(tests_of[concept], tests_left)
                     tests_left -= tests_of[concept]
                 # None after a student's last test: every fixture is torn down before the next student.
                 next_item = items[position + 1] if position + 1 < len(items) else None

@@ -51,6 +51,14 @@ class StudentError(StudentProblem):
 
 class StudentTimeout(StudentProblem):
     status = "timeout"
+    budget_cut = False  # the time budget (a concept's share), not the call's own limit, ran out
+
+
+class BudgetSpent(StudentTimeout):
+    """The call was cut short, or not started, because its concept's share of the budget ran out: it says
+    nothing about later calls of the same code in other concepts."""
+
+    budget_cut = True
 
 
 class StudentCrash(StudentProblem):
@@ -78,7 +86,6 @@ class Budget:
     """
     seconds: float
     started: float = 0.0
-    concept: str | None = None
     concept_deadline: float | None = None
     concept_allowance: float = 0.0
 
@@ -92,9 +99,8 @@ class Budget:
         left = self.total_remaining()
         return left if self.concept_deadline is None else min(left, self.concept_deadline - time.monotonic())
 
-    def start_concept(self, concept: str, tests: int, tests_left: int):
-        """The concept's tests (`tests` of the `tests_left` still to run, its own included) start now."""
-        self.concept = concept
+    def start_concept(self, tests: int, tests_left: int):
+        """A concept's tests (`tests` of the `tests_left` still to run, its own included) start now."""
         self.concept_allowance = max(0.0, self.total_remaining()) * tests / max(tests, tests_left)
         self.concept_deadline = time.monotonic() + self.concept_allowance
 
@@ -386,7 +392,7 @@ class StudentProxy:
     def _deadline(self, limit: float, whole_budget: bool = False) -> float:
         remaining = self.budget.total_remaining() if whole_budget else self.budget.remaining()
         if remaining <= 0:
-            raise StudentTimeout(self.budget.spent_message())
+            raise BudgetSpent(self.budget.spent_message())
         return time.monotonic() + min(limit, remaining)
 
     def _receive(self, limit: float, what: str, whole_budget: bool = False):
@@ -396,8 +402,8 @@ class StudentProxy:
         except StudentTimeout:
             self.close()
             if (self.budget.total_remaining() if whole_budget else self.budget.remaining()) <= 0:
-                raise StudentTimeout(f"{self.budget.spent_message().removesuffix(' is spent')} ran out while "
-                                     f"{what}") from None
+                raise BudgetSpent(f"{self.budget.spent_message().removesuffix(' is spent')} ran out while "
+                                  f"{what}") from None
             raise StudentTimeout(f"no answer within {limit:g} s while {what} "
                                  "(an endless loop or a very slow computation?)") from None
         except (StudentCrash, WorkerStartFailure):
@@ -423,19 +429,21 @@ class StudentProxy:
         """Send one request and return its answer; student failures come back as exceptions.
 
         `target` names the student code the request runs (a function, or Class.forward). Once a target
-        has hung or killed its worker, later requests for it fail at once with the same reason, so that
-        a broken class costs its tests but not the whole time budget.
+        has hung past its own limit or killed its worker, later requests for it fail at once with the same
+        reason, so that a broken class costs its tests but not the whole time budget. A call that its
+        concept's share of the budget cut short marks nothing: other concepts still run that code.
         """
         if target in self.broken:
             problem = self.broken[target]
             raise type(problem)(f"{problem} (earlier; not run again)")
         self._ensure_loaded()
+        deadline = self._deadline(self.call_timeout)  # a share already spent leaves the worker as it is
         try:
-            self.worker.send(wire.encode(message), self._deadline(self.call_timeout))
+            self.worker.send(wire.encode(message), deadline)
             reply = self._receive(self.call_timeout, what)
         except (StudentTimeout, StudentCrash) as problem:
             self.close()
-            if target is not None:
+            if target is not None and not getattr(problem, "budget_cut", False):
                 self.broken[target] = problem
             raise
         finally:

@@ -1,5 +1,6 @@
 """Student code runs in a worker process: crashes, hangs and exits cost only the concepts that need them."""
 import json
+import re
 import time
 
 from conftest import grade_json, run_cli, solution_source
@@ -118,6 +119,6 @@ NEVER_BUILD_MULTIHEAD_ATTENTION = ("attention_scores", "attention_weights", "con
 def test_one_slow_class_cannot_spend_the_time_of_concepts_that_never_use_it(tmp_path, write):
     report = grade_json(write("attention.py", SLOW_FAILING_CONSTRUCTOR), "--timeout", "30", tmp_path=tmp_path)
     assert full(report, *NEVER_BUILD_MULTIHEAD_ATTENTION), scores(report)
-    lost = [t for t in report["tests"] if t["outcome"] != "passed"]
-    assert lost and all("MultiHeadAttention" in t["message"] or "gpt2_attention" in t["message"]
-                        or "MemoryError" in t["message"] for t in lost), lost
+    builds_it = {t["concept"] for t in report["tests"] if re.search(r"::test_(multihead_|gpt2)", t["nodeid"])}
+    lost = {concept for concept, (score, points, _) in scores(report).items() if score < points}
+    assert "multihead_attention" in lost and lost <= builds_it, (lost, builds_it)
