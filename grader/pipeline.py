@@ -154,7 +154,7 @@ class Grading:
             self.close()
         faults = [outcome.message for outcome in outcomes if outcome.grader_fault]
         if faults and not error:
-            error = f"grader error, not the student's: {faults[0]}"
+            error = f"grader error, not the student's: {faults[0].removeprefix('grader error: ')}"
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,

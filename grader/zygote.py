@@ -125,7 +125,7 @@ PRIVATE_FOLDERS = ("/tmp", "/dev/shm")  # each worker gets these empty
 
 def installation_paths() -> list[str]:
     """The folders this Python imports from (prefixes, site-packages, every sys.path entry, .pth targets
-    included), each with and without its symlinks resolved, outermost first.
+    included), each with and without its symlinks resolved; a folder inside another is left out.
 
     In the sandbox the zygote sees only what bubblewrap binds, so nothing here is more than the sandbox shows.
     """

@@ -122,3 +122,18 @@ def test_one_slow_class_cannot_spend_the_time_of_concepts_that_never_use_it(tmp_
     builds_it = {t["concept"] for t in report["tests"] if re.search(r"::test_(multihead_|gpt2)", t["nodeid"])}
     lost = {concept for concept, (score, points, _) in scores(report).items() if score < points}
     assert "multihead_attention" in lost and lost <= builds_it, (lost, builds_it)
+
+
+def test_an_internal_error_makes_the_report_an_error_that_blames_the_grader(monkeypatch, write):
+    from grader import reference
+    from grader.pipeline import grade
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Numpy is not available")
+
+    monkeypatch.setattr(reference, "call_key", broken)
+    monkeypatch.setattr(reference, "_attention", broken)
+    report = grade(str(write("attention.py", solution_source())), concepts=["causal_mask"])
+    assert report.status == "error" and report.score < report.max_score
+    assert report.error == ("grader error, not the student's: internal grader error "
+                            "(RuntimeError: Numpy is not available)")
