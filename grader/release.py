@@ -66,6 +66,8 @@ def _stored_reference_module() -> str:
 
         import torch
 
+        from grader.wire import contiguous_bytes
+
         _table = None
         ''')
     footer = textwrap.dedent(f'''\

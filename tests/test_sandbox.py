@@ -26,7 +26,8 @@ def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch)
     assert not [p for p in bound if p.startswith(str(PROJECT_DIR)) and not p.startswith(venv)]
     assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "wire.py", "worker.py",
                                                                           "zygote.py"]
-    assert command[-6:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--", "python"]
+    assert command[-8:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--pdeathsig", "keep", "--",
+                            "python"]
     assert "--cap-add" not in command
 
 
