@@ -74,8 +74,15 @@ def test_printed_output_is_reported_and_cut(tmp_path, write):
     assert report["output"].startswith("xxx") and len(report["output"]) < 10_000
 
 
-# Debugging prints past the 16 MiB file-size limit: 16 MiB at import, and about 1 MiB in every call.
-PRINTS_A_LOT = with_replaced('def attention_scores(inputs):\n', '''print("import " * (4 * 2**20))
+# Debugging prints past the 16 MiB file-size limit: 16 MiB at import, and about 1 MiB in every call. The limit
+# still binds a file the code writes.
+PRINTS_A_LOT = with_replaced('def attention_scores(inputs):\n', '''try:
+    with open("big.bin", "wb") as big:
+        big.write(bytes(17 * 2**20))
+    print("wrote a 17 MiB file")
+except OSError as exc:
+    print("file-size limit:", exc.strerror)
+print("import " * (4 * 2**20))
 
 
 def attention_scores(inputs):
@@ -88,7 +95,8 @@ def test_printing_past_the_file_size_limit_never_costs_points(tmp_path, write):
     submission = write("class/printer.py", PRINTS_A_LOT)
     alone = grade_json(submission, tmp_path=tmp_path)
     assert alone["score"] == 100 and alone["status"] == "graded", alone["error"]
-    assert alone["output"].startswith("import import") and alone["output_cut_bytes"] > 20 * 2**20
+    assert alone["output"].startswith("file-size limit: File too large\nimport import")
+    assert alone["output_cut_bytes"] > 20 * 2**20
     result = run_cli("batch", submission.parent, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     batch = json.loads((tmp_path / "out" / "reports" / "printer.json").read_text())
