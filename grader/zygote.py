@@ -147,9 +147,10 @@ def private_namespaces(tmp_bytes: int, keep: list[str]):
     with the workers beside it (mounts, network, IPC, host name), a /proc that shows only its own processes,
     and an empty /tmp and /dev/shm in which the folders `keep` (the Python installation's) stay visible,
     read-only."""
-    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    # Opened in the new mount namespace: a bind mount's source must lie in the caller's own.
+    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for folder in PRIVATE_FOLDERS:
         if os.path.isdir(folder):

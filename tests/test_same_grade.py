@@ -27,6 +27,7 @@ import sys as _sys
 _hidden = [p for p in (_sys.prefix, *_sys.path) if "site-packages" in p and not _os.path.isdir(p)]
 assert not _hidden, f"the worker cannot see {_hidden}"
 import numpy.testing  # a module of the installation that nothing imported before
+print("worker pid", _os.getpid())  # 1 in a worker forked by the batch's zygote
 """
 
 
@@ -70,6 +71,7 @@ def test_an_installation_under_tmp_reached_through_dotdot_grades_the_same_alone_
     assert single["status"] == batch["status"] == "graded", (single["error"], batch["error"], batch["output"])
     assert scores == {r["id"]: r["score"] for r in batch["concepts"]}
     assert single["score"] == single["max_score"] == 100
+    assert "worker pid 1\n" in batch["output"]  # the zygote forked it (it would hide /tmp)
 
 
 def test_python_executable_is_absolute_and_keeps_the_virtual_environment_name(monkeypatch, tmp_path):
