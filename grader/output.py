@@ -47,9 +47,10 @@ class PrintedOutput:
     def _startup(self, data: bytes):
         self.startup.extend(data[:max(0, STARTUP_BYTES - len(self.startup))])
 
-    def drain(self, fd: int) -> bool:
-        """Read what fd holds now without waiting (fd is non-blocking); False once its writers are gone."""
-        while True:
+    def drain(self, fd: int, most: int = 64) -> bool:
+        """Read what fd holds now, without waiting (fd is non-blocking) and at most `most` chunks, so that a
+        student who prints without end cannot keep the caller from its deadline; False once its writers are gone."""
+        for _ in range(most):
             try:
                 chunk = os.read(fd, 1 << 20)
             except BlockingIOError:
@@ -61,6 +62,7 @@ class PrintedOutput:
             if not chunk:
                 return False
             self.add(chunk)
+        return True
 
     def worker_starting(self):
         self.in_startup, self.startup, self.pending = True, bytearray(), b""

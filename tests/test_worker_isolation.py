@@ -145,3 +145,12 @@ def test_an_internal_error_makes_the_report_an_error_that_blames_the_grader(monk
     assert report.status == "error" and report.score < report.max_score
     assert report.error == ("grader error, not the student's: internal grader error "
                             "(RuntimeError: Numpy is not available)")
+
+
+def test_printing_without_end_times_out_only_its_call(tmp_path, write):
+    source = with_replaced("    return inputs @ inputs.transpose(-2, -1)  # (..., T, T)",
+                           "    while True:\n        print('debug ' * 1000)")
+    report = grade_json(write("attention.py", source), "--concept", "attention_scores", "--concept",
+                        "attention_weights", tmp_path=tmp_path)
+    assert scores(report)["attention_scores"][2] == "timeout"
+    assert full(report, "attention_weights") and report["output"].startswith("debug debug")
