@@ -4,7 +4,10 @@
 Every reply is decoded by `grader.wire` (plain JSON and plain tensors only) before a test sees it.
 A call that hangs past its time limit, or a worker that dies, raises `StudentTimeout` or `StudentCrash`
 in the test that made the call; the next call starts a fresh worker, so one broken class costs only the
-tests that need it. The whole submission has a wall-clock budget; once it is spent every call times out.
+tests that need it. The whole submission has a wall-clock budget, shared among its concepts (`Budget`); a
+concept whose share is spent gets `BudgetSpent` for its remaining calls. What the worker prints is drained
+from a pipe into `grader.output.PrintedOutput`; a worker that ends before it is ready raises
+`WorkerStartFailure`, the grader's fault.
 """
 import os
 import select
@@ -17,10 +20,10 @@ from pathlib import Path
 
 from grader import wire
 from grader.output import PrintedOutput
-from grader.scratch import scratch_folder
 from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
                             private_worker_package, python_executable, unconfined_env, unprivileged_command,
                             worker_uid)
+from grader.scratch import scratch_folder
 from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
