@@ -102,6 +102,21 @@ def warn_about_sandbox(enabled: bool, quiet: bool = False):
         print(warning, file=sys.stderr)
 
 
+def warning_first(on_progress, sandbox: bool):
+    """on_progress, after saying once which protections are missing: once the batch's input is known to be
+    good, so that a bad input stays a one-line error."""
+    warned = False
+
+    def progress(done, total, student):
+        nonlocal warned
+        if not warned:
+            warned = True
+            warn_about_sandbox(sandbox)
+        if on_progress is not None:
+            on_progress(done, total, student)
+    return progress
+
+
 def run_command(command, options) -> None:
     if command == "release":
         from grader.release import write_release
@@ -109,12 +124,11 @@ def run_command(command, options) -> None:
     elif command == "batch":
         from grader.batch import grade_class
         from grader.batch.progress import progress_bar
-        warn_about_sandbox(options.sandbox)
         with progress_bar() as on_progress:
             summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
                                   device=options.device, force=options.force, students=options.student,
                                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
-                                  on_progress=on_progress)
+                                  on_progress=warning_first(on_progress, options.sandbox))
         print(summary)
     elif command == "gradescope":
         from grader.gradescope import build_autograder

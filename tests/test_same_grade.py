@@ -71,7 +71,8 @@ def test_an_installation_under_tmp_reached_through_dotdot_grades_the_same_alone_
     assert single["status"] == batch["status"] == "graded", (single["error"], batch["error"], batch["output"])
     assert scores == {r["id"]: r["score"] for r in batch["concepts"]}
     assert single["score"] == single["max_score"] == 100
-    assert "worker pid 1\n" in batch["output"]  # the zygote forked it (it would hide /tmp)
+    if os.geteuid() == 0:  # without root, a sandboxed zygote refuses to fork and the batch starts fresh workers
+        assert "worker pid 1\n" in batch["output"]  # the zygote forked it (its empty /tmp hid the venv before)
 
 
 def test_python_executable_is_absolute_and_keeps_the_virtual_environment_name(monkeypatch, tmp_path):
