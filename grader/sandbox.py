@@ -150,7 +150,7 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     """
     command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
                "--clearenv", "--ro-bind", "/usr", "/usr"]
-    if sandbox.drop_uid and uid is None:
+    if uid is None:  # the zygote: as root, or in a user namespace of its own without root
         command += ["--cap-drop", "ALL"]
         for capability in ZYGOTE_CAPABILITIES:
             command += ["--cap-add", capability]

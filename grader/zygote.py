@@ -37,10 +37,11 @@ UID_COUNT = 4000
 MAX_MESSAGE = 64 * 1024
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
 MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -101,6 +102,8 @@ class PidNamespaces:
             if pid == 0:
                 try:
                     private_namespaces(2**20, self.keep)
+                    if os.getuid() != 0:
+                        own_user_namespace()
                     os._exit(0)
                 finally:
                     os._exit(1)
@@ -162,6 +165,33 @@ def private_namespaces(tmp_bytes: int, keep: list[str]):
         os.close(fd)
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def own_user_namespace():
+    """Without root: a user namespace of the worker's own, nested in the zygote's, with no capabilities.
+
+    Its namespaces (mount, network, ...) stay owned by the zygote's user namespace, so the worker cannot
+    change them; another worker's processes, under the same real uid, lie in another pid namespace it
+    cannot see, and in another user namespace over which it has no capability (no signal, no ptrace).
+    """
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare user namespace")
+    for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as mapping:
+            mapping.write(line)
+    for capability in range(64):  # the bounding set first, while CAP_SETPCAP is still held
+        if _libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 and ctypes.get_errno() == 22:  # EINVAL
+            break
+    none = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(_CapHeader(LINUX_CAPABILITY_VERSION_3, 0)), none), "capset")
+
+
 def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool, keep: list[str]):
     """In a fresh child of the zygote: become the student's worker (never returns).
 
@@ -173,6 +203,8 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isola
     try:
         if isolated:
             private_namespaces(limits.get("fsize", 16 * 2**20), keep)
+            if uid is None and os.getuid() != 0:
+                own_user_namespace()
         os.chdir("/tmp")
         set_limits(limits)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
