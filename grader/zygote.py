@@ -82,41 +82,77 @@ def set_limits(limits: dict):
 
 
 class PidNamespaces:
-    """Gives each child of the zygote a new process namespace, where the zygote may create them.
+    """Forks each child of the zygote into a new process namespace, as its pid 1, where the zygote may.
 
-    unshare(CLONE_NEWPID) puts the caller's next child, as its pid 1, into a new namespace; going back
-    (setns to the zygote's own namespace) lets the following child get a new one again. One fork per
-    worker: a fork and an exit of a process that imported torch cost milliseconds each.
+    As root, unshare(CLONE_NEWPID) puts the zygote's next child into a new namespace, and going back (setns
+    to the zygote's own) lets the following child get a new one again: one fork per worker. Without root,
+    in the user namespace bubblewrap gives the zygote, it may not go back; each worker then comes from a
+    small intermediate child that makes the namespace, forks the worker into it and passes on how it ended.
+    A fork and an exit of a process that imported torch cost milliseconds each.
     """
 
     def __init__(self, keep: list[str]):
         self.keep = keep
         self.own = os.open("/proc/self/ns/pid", os.O_RDONLY)
-        self.available = self.enter() and self._probe()
+        self.nested = os.getuid() != 0
+        self.available = self._probe()
 
     def _probe(self) -> bool:
         """Whether a child in a new namespace may also set up the rest of its confinement (see run_worker)."""
-        pid = None
+        def confine():
+            private_namespaces(2**20, self.keep)
+            if self.nested:
+                own_user_namespace()
+            os._exit(0)
+
         try:
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    private_namespaces(2**20, self.keep)
-                    if os.getuid() != 0:
-                        own_user_namespace()
-                    os._exit(0)
-                finally:
-                    os._exit(1)
-        finally:
-            if pid != 0:
-                self.leave()
-        return pid is not None and os.waitpid(pid, 0)[1] == 0
+            pid = self.fork(lambda: None, confine, close=())
+        except OSError:
+            return False
+        return os.waitpid(pid, 0)[1] == 0
 
-    def enter(self) -> bool:
-        return _libc.unshare(CLONE_NEWPID) == 0
-
-    def leave(self):
-        _check(_libc.setns(self.own, CLONE_NEWPID), "setns")
+    def fork(self, prepare, become, close) -> int:
+        """Fork a child that runs prepare() and then become() (which never returns) as pid 1 of a new process
+        namespace; the intermediate child, without root, closes the file descriptors `close`."""
+        if not self.nested:
+            _check(_libc.unshare(CLONE_NEWPID), "unshare")
+            pid = None
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    try:
+                        prepare()
+                        os.close(self.own)
+                    finally:
+                        become()
+            finally:
+                if pid != 0:
+                    _check(_libc.setns(self.own, CLONE_NEWPID), "setns")
+            return pid
+        pid = os.fork()
+        if pid == 0:
+            code = SETUP_FAILED
+            try:
+                prepare()
+                os.close(self.own)
+                die_with_parent()
+                _check(_libc.unshare(CLONE_NEWPID), "unshare")
+                worker = os.fork()
+                if worker == 0:
+                    try:
+                        die_with_parent()
+                    finally:
+                        become()
+                for fd in close:
+                    os.close(fd)
+                status = os.waitpid(worker, 0)[1]
+                if os.WIFSIGNALED(status):  # end as the worker ended, so that the zygote reports it
+                    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+                    os.kill(os.getpid(), os.WTERMSIG(status))
+                code = os.WEXITSTATUS(status)
+            finally:
+                os._exit(code)
+        return pid
 
 
 def die_with_parent():
@@ -253,22 +289,24 @@ class Zygote:
             raise RuntimeError("this zygote cannot give workers namespaces of their own")
         uid = self.free_uid() if request.get("own_uid") else None
         limits = {str(k): int(v) for k, v in request.get("limits", {}).items()}
-        isolated = self.namespaces.available and self.namespaces.enter()
-        if self.require_isolation and not isolated:
-            raise RuntimeError("could not create a process namespace for a worker")
-        pid = None
-        try:
+        isolated = self.namespaces.available
+
+        def prepare():  # in the child: nothing of the zygote's connections
+            for connection in (self.listener, *self.connections):
+                connection.close()
+
+        def become():
+            run_worker(fds, self.device, uid, limits, isolated, self.keep)
+
+        if isolated:
+            pid = self.namespaces.fork(prepare, become, close=fds)
+        else:
             pid = os.fork()
             if pid == 0:
                 try:
-                    for connection in (self.listener, *self.connections):
-                        connection.close()
-                    os.close(self.namespaces.own)
+                    prepare()
                 finally:
-                    run_worker(fds, self.device, uid, limits, isolated, self.keep)
-        finally:
-            if isolated and pid != 0:
-                self.namespaces.leave()
+                    become()
         self.finished.pop(pid, None)  # a reused pid's old status
         self.children[pid] = uid
         return pid
