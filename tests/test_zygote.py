@@ -18,8 +18,10 @@ from grader.sandbox import detect
 from grader.submission import Cell, Submission
 from grader.zygote_client import ZygoteClient, ZygoteServer
 
-pytestmark = pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0),
-                                reason="workers get their own namespaces and uids only when the grader runs as root")
+ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not (ROOT_USER or detect().isolated),
+                                reason="forked workers get namespaces of their own as root, or in bubblewrap's "
+                                       "user namespace; this machine offers neither")
 
 SNOOP = '''
 import os
@@ -47,7 +49,14 @@ def student(source: str, name: str = "student.py") -> Submission:
 @pytest.fixture(scope="module")
 def zygote():
     with ZygoteServer(detect()) as server:
-        yield ZygoteClient(server.path)
+        client = ZygoteClient(server.path)
+        proxy = StudentProxy(student("x = 1\n"), detect(), zygote=client)
+        proxy.start()
+        forked = isinstance(proxy.worker, ForkedWorker)
+        proxy.close()
+        if not forked:
+            pytest.skip("this machine's zygote cannot fork isolated workers (user namespaces are forbidden here)")
+        yield client
 
 
 def processes_of(uid: int) -> list[str]:
@@ -72,9 +81,45 @@ def test_each_worker_is_alone_in_its_namespace_with_its_own_uid_and_tmp(zygote):
         deadline = time.monotonic() + 5
         while processes_of(int(uid)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not processes_of(int(uid))  # the daemon ended with its worker
+        if ROOT_USER:
+            assert not processes_of(int(uid))  # the daemon ended with its worker
         uids.append(int(uid))
-    assert len(set(uids)) == 2 and 0 not in uids
+    # As root each worker has a uid of its own; without root all share the grader's (see the next test).
+    assert len(set(uids)) == 2 and 0 not in uids if ROOT_USER else uids == [os.getuid()] * 2
+
+
+SEES_A_CLASSMATE = '''
+import os
+open("/tmp/mine", "w").write("my answers")
+
+
+def attention_scores(pid):
+    reach = []
+    for attempt in (lambda: os.kill(int(pid), 0), lambda: open(f"/proc/{int(pid)}/environ").read()):
+        try:
+            attempt()
+            reach.append("reached")
+        except OSError as exc:
+            reach.append(type(exc).__name__)
+    return "|".join([*reach, *sorted(os.listdir("/tmp")), *sorted(p for p in os.listdir("/proc") if p.isdigit())])
+'''
+
+
+def test_workers_under_one_uid_cannot_see_signal_or_read_each_other(zygote):
+    first, second = (StudentProxy(student(SEES_A_CLASSMATE), detect(), zygote=zygote) for _ in range(2))
+    first.start()
+    second.start()
+    try:
+        first.loaded()
+        second.loaded()
+        # The second worker's pid as the machine sees it (its zygote child): outside the first's namespace.
+        answer = first.call("attention_scores", second.worker.pid).split("|")
+        installation = {Path(p).parts[2] for p in (sys.prefix, *sys.path) if p.startswith("/tmp/")}
+        assert answer[:2] == ["ProcessLookupError", "FileNotFoundError"], answer
+        assert set(answer[2:-1]) <= {"mine", *installation} and answer[-1] == "1"  # its own /tmp, its own pid
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_worker_that_exits_is_reported_with_its_status(zygote):
