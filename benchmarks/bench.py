@@ -217,6 +217,31 @@ class Rows(list):
         super().append(row)
 
 
+def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str]) -> Measurement | None:
+    """As root: the same class graded by an ordinary uid (setpriv), in a folder of its own; None, saying why,
+    where that cannot run (not root, no setpriv, an interpreter or project that uid cannot read)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return None
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    probe = subprocess.run([*as_user, python, "-c", "import torch, grader"], cwd=ROOT, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if probe.returncode != 0:
+        print(f"skipped the ordinary-user row: uid {uid} cannot run {python} with this project "
+              "(give --user-python, an interpreter in a folder that uid can enter)", file=sys.stderr)
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="bench-user-"))
+    try:
+        klass = synthetic_class(folder / "class", n)
+        out = folder / "out"
+        for path in (folder, *folder.rglob("*")):
+            os.chown(path, uid, uid)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
+        return measure([*as_user, python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], repeats,
+                       env=env, prepare=lambda: shutil.rmtree(out, ignore_errors=True), per=n)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or platform.machine())
@@ -235,10 +260,15 @@ def main(argv=None):
                         help="class sizes for the comparison with nbgrader autograde (none to skip)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--user", type=int, default=1000,
+                        help="as root: also time the batch as this ordinary uid, through setpriv")
+    parser.add_argument("--user-python", default=sys.executable,
+                        help="the interpreter for --user, one that uid can run (default: this one)")
     options = parser.parse_args(argv)
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
-    series = {"batch (.py files)": [], "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
+    series = {"batch (.py files)": [], "batch as an ordinary user": [], "batch (nbgrader notebooks)": [],
+              "nbgrader autograde": []}
     rows = Rows()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -254,6 +284,11 @@ def main(argv=None):
                             prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True), per=n)
             series["batch (.py files)"].append((n, batch.seconds))
             rows.append(batch.row(f"batch, {n} .py submissions, per submission", 3))
+            ordinary = as_ordinary_user(options.user, options.user_python, n, options.repeats, jobs)
+            if ordinary is not None:
+                series["batch as an ordinary user"].append((n, ordinary.seconds))
+                rows.append(ordinary.row(f"batch, {n} .py submissions, per submission, as uid {options.user} "
+                                         f"(ratio to root: {ordinary.seconds / batch.seconds:.2f})", 3))
         for n in options.nbgrader_sizes:
             course = nbgrader_course(tmp / f"nbgrader{n}", n)
             out = tmp / f"nbout{n}"

@@ -74,7 +74,10 @@ def detect(enabled: bool = True) -> Sandbox:
                                      "a process-count limit"))
     if root and not shutil.which("setpriv"):
         return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
-    return Sandbox(bwrap, root, () if root else ("a process-count limit (needs root to drop to another uid)",))
+    # Without root, RLIMIT_NPROC would count every process of the user's; each worker's process namespace
+    # still ends every process it started.
+    return Sandbox(bwrap, root, () if root else ("a process-count limit (it binds only as root, where each "
+                                                 "worker gets a uid of its own)",))
 
 
 def can_run_python_as(uid: int) -> bool:
