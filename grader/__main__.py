@@ -154,9 +154,17 @@ def _stop_on(signum, frame):
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        for stop_signal in STOP_SIGNALS:
-            signal.signal(stop_signal, _stop_on)
+        previous = {stop_signal: signal.signal(stop_signal, _stop_on) for stop_signal in STOP_SIGNALS}
+    try:
+        return _run(argv)
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+
+
+def _run(argv) -> int:
     try:
         if argv and argv[0] in COMMANDS:
             run_command(argv[0], command_parser(argv[0]).parse_args(argv[1:]))
