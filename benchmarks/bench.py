@@ -222,9 +222,10 @@ def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str
     where that cannot run (not root, no setpriv, an interpreter or project that uid cannot read)."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         return None
-    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    probe = subprocess.run([*as_user, python, "-c", "import torch, grader"], cwd=ROOT, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+    from grader.sandbox import unprivileged_command
+
+    probe = subprocess.run(unprivileged_command([python, "-c", "import torch, grader"], uid), cwd=ROOT,
+                           capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if probe.returncode != 0:
         print(f"skipped the ordinary-user row: uid {uid} cannot run {python} with this project "
               "(give --user-python, an interpreter in a folder that uid can enter)", file=sys.stderr)
@@ -236,8 +237,8 @@ def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str
         for path in (folder, *folder.rglob("*")):
             os.chown(path, uid, uid)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
-        return measure([*as_user, python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], repeats,
-                       env=env, prepare=lambda: shutil.rmtree(out, ignore_errors=True), per=n)
+        command = unprivileged_command([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], uid)
+        return measure(command, repeats, env=env, prepare=lambda: shutil.rmtree(out, ignore_errors=True), per=n)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

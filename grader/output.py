@@ -7,7 +7,6 @@ it writes itself before it runs any student code (the interpreter's own warnings
 the grader's: kept apart and never shown as the student's output. Only the first marker counts, so a
 student who prints it changes nothing.
 """
-import errno
 import os
 
 from grader.wire import READY_MARKER
@@ -52,12 +51,10 @@ class PrintedOutput:
         student who prints without end cannot keep the caller from its deadline; False once its writers are gone."""
         for _ in range(most):
             try:
-                chunk = os.read(fd, 1 << 20)
+                chunk = os.read(fd, 1 << 20)  # retried by Python itself when a signal interrupts it
             except BlockingIOError:
                 return True
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
+            except OSError:
                 return False
             if not chunk:
                 return False
@@ -70,17 +67,19 @@ class PrintedOutput:
     def startup_text(self) -> str:
         return bytes(self.startup + self.pending).decode("utf-8", errors="replace").strip()
 
-    @property
-    def cut_bytes(self) -> int:
-        """Bytes of the student's output that the report does not show."""
-        return self.total_bytes - len(self.text(marker=False).encode())
-
-    def text(self, marker: bool = True) -> str:
-        """The first KEEP_CHARACTERS characters of the student's output, with a line saying how much was cut."""
+    def shown(self) -> str:
+        """The first KEEP_CHARACTERS characters of the student's output."""
         shown = self.kept.decode("utf-8", errors="replace")[:KEEP_CHARACTERS]
         if len(self.kept) < self.total_bytes and shown.endswith("\ufffd"):
             shown = shown[:-1]  # a character cut in half where keeping stopped
-        if not marker:
-            return shown
-        cut = self.total_bytes - len(shown.encode())
-        return shown if cut <= 0 else shown + f"\n[... output cut: {cut:,} more bytes not shown ...]"
+        return shown
+
+    @property
+    def cut_bytes(self) -> int:
+        """Bytes of the student's output that the report does not show."""
+        return self.total_bytes - len(self.shown().encode())
+
+    def text(self) -> str:
+        """What the report shows: the start of the output, with a line saying how much was cut."""
+        cut = self.cut_bytes
+        return self.shown() if cut <= 0 else self.shown() + f"\n[... output cut: {cut:,} more bytes not shown ...]"

@@ -54,14 +54,11 @@ class StudentError(StudentProblem):
 
 class StudentTimeout(StudentProblem):
     status = "timeout"
-    budget_cut = False  # the time budget (a concept's share), not the call's own limit, ran out
 
 
 class BudgetSpent(StudentTimeout):
     """The call was cut short, or not started, because its concept's share of the budget ran out: it says
     nothing about later calls of the same code in other concepts."""
-
-    budget_cut = True
 
 
 class StudentCrash(StudentProblem):
@@ -98,9 +95,12 @@ class Budget:
     def total_remaining(self) -> float:
         return self.seconds - (time.monotonic() - self.started)
 
-    def remaining(self) -> float:
+    def remaining(self, whole_budget: bool = False) -> float:
+        """Seconds left to the current concept, or with whole_budget to the submission."""
         left = self.total_remaining()
-        return left if self.concept_deadline is None else min(left, self.concept_deadline - time.monotonic())
+        if whole_budget or self.concept_deadline is None:
+            return left
+        return min(left, self.concept_deadline - time.monotonic())
 
     def start_concept(self, tests: int, tests_left: int):
         """A concept's tests (`tests` of the `tests_left` still to run, its own included) start now."""
@@ -393,7 +393,7 @@ class StudentProxy:
         return self.load_result
 
     def _deadline(self, limit: float, whole_budget: bool = False) -> float:
-        remaining = self.budget.total_remaining() if whole_budget else self.budget.remaining()
+        remaining = self.budget.remaining(whole_budget)
         if remaining <= 0:
             raise BudgetSpent(self.budget.spent_message())
         return time.monotonic() + min(limit, remaining)
@@ -404,7 +404,7 @@ class StudentProxy:
             reply = self.worker.receive(deadline)
         except StudentTimeout:
             self.close()
-            if (self.budget.total_remaining() if whole_budget else self.budget.remaining()) <= 0:
+            if self.budget.remaining(whole_budget) <= 0:
                 raise BudgetSpent(f"{self.budget.spent_message().removesuffix(' is spent')} ran out while "
                                   f"{what}") from None
             raise StudentTimeout(f"no answer within {limit:g} s while {what} "
@@ -446,7 +446,7 @@ class StudentProxy:
             reply = self._receive(self.call_timeout, what)
         except (StudentTimeout, StudentCrash) as problem:
             self.close()
-            if target is not None and not getattr(problem, "budget_cut", False):
+            if target is not None and not isinstance(problem, BudgetSpent):
                 self.broken[target] = problem
             raise
         finally:

@@ -84,8 +84,8 @@ def can_run_python_as(uid: int) -> bool:
     """Whether this Python can start under another uid (it cannot when installed in a private home)."""
     if not shutil.which("setpriv"):
         return False
-    probe = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-                            python_executable(), "-c", "import torch"], capture_output=True, cwd="/", timeout=120)
+    probe = subprocess.run(unprivileged_command([python_executable(), "-c", "import torch"], uid),
+                           capture_output=True, cwd="/", timeout=120)
     return probe.returncode == 0
 
 
@@ -121,7 +121,8 @@ def _readonly_paths() -> list[Path]:
     """
     import site
 
-    path_entries = [p for p in sys.path[1:] if p and Path(p).resolve() != Path.cwd().resolve()]
+    here = Path.cwd().resolve()
+    path_entries = [p for p in sys.path[1:] if p and Path(p).resolve() != here]
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
                   *path_entries]
     paths = {Path(p).resolve() for p in candidates if Path(p).is_dir()}

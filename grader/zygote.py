@@ -97,16 +97,20 @@ class PidNamespaces:
         self.nested = os.getuid() != 0
         self.available = self._probe()
 
+    def confine(self, tmp_bytes: int):
+        """In a child's new process namespace: the rest of a worker's confinement (see run_worker)."""
+        private_namespaces(tmp_bytes, self.keep)
+        if self.nested:
+            own_user_namespace()
+
     def _probe(self) -> bool:
-        """Whether a child in a new namespace may also set up the rest of its confinement (see run_worker)."""
-        def confine():
-            private_namespaces(2**20, self.keep)
-            if self.nested:
-                own_user_namespace()
+        """Whether a child in a new namespace may also set up the rest of its confinement."""
+        def confined():
+            self.confine(2**20)
             os._exit(0)
 
         try:
-            pid = self.fork(lambda: None, confine, close=())
+            pid = self.fork(lambda: None, confined, close=())
         except OSError:
             return False
         return os.waitpid(pid, 0)[1] == 0
@@ -228,19 +232,18 @@ def own_user_namespace():
     _check(_libc.capset(ctypes.byref(_CapHeader(LINUX_CAPABILITY_VERSION_3, 0)), none), "capset")
 
 
-def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isolated: bool, keep: list[str]):
+def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, confine=None):
     """In a fresh child of the zygote: become the student's worker (never returns).
 
-    Isolated, the worker is pid 1 of its own namespace: when it ends, every process it started ends too,
-    and signals its own processes send it (SIGKILL included) are ignored, as they are for any init.
+    With `confine` (PidNamespaces.confine), the worker is pid 1 of its own namespace, which confine gives
+    the rest of its namespaces: when it ends, every process it started ends too, and signals its own
+    processes send it (SIGKILL included) are ignored, as they are for any init.
     """
     requests, responses, output = fds
     code = SETUP_FAILED
     try:
-        if isolated:
-            private_namespaces(limits.get("fsize", 16 * 2**20), keep)
-            if uid is None and os.getuid() != 0:
-                own_user_namespace()
+        if confine is not None:
+            confine(limits.get("fsize", 16 * 2**20))
         os.chdir("/tmp")
         set_limits(limits)
         _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
@@ -255,7 +258,7 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, isola
         os.close(output)
         os.environ["HOME"] = "/tmp"
         code = 70
-        serve(requests, responses, device, isolated)
+        serve(requests, responses, device, isolated=confine is not None)
         code = 0
     finally:
         os._exit(code)
@@ -266,8 +269,7 @@ class Zygote:
         self.listener = listener
         self.device = device
         self.require_isolation = require_isolation  # refuse to fork workers that would share namespaces
-        self.keep = hidden_by_private_folders(installation_paths())
-        self.namespaces = PidNamespaces(self.keep)
+        self.namespaces = PidNamespaces(hidden_by_private_folders(installation_paths()))
         self.connections: list[socket.socket] = []
         self.children: dict[int, int | None] = {}  # pid -> uid, for live workers
         self.finished: dict[int, int] = {}  # pid -> exit code, for workers no one has asked about yet
@@ -289,16 +291,14 @@ class Zygote:
             raise RuntimeError("this zygote cannot give workers namespaces of their own")
         uid = self.free_uid() if request.get("own_uid") else None
         limits = {str(k): int(v) for k, v in request.get("limits", {}).items()}
-        isolated = self.namespaces.available
-
         def prepare():  # in the child: nothing of the zygote's connections
             for connection in (self.listener, *self.connections):
                 connection.close()
 
         def become():
-            run_worker(fds, self.device, uid, limits, isolated, self.keep)
+            run_worker(fds, self.device, uid, limits, self.namespaces.confine if self.namespaces.available else None)
 
-        if isolated:
+        if self.namespaces.available:
             pid = self.namespaces.fork(prepare, become, close=fds)
         else:
             pid = os.fork()

@@ -31,4 +31,4 @@ def test_output_past_the_limit_is_counted_and_said():
 def test_a_character_cut_in_half_where_keeping_stops_is_dropped():
     printed = PrintedOutput(keep_bytes=5)
     printed.add(READY_MARKER + "abcdé and more".encode())
-    assert printed.text(marker=False) == "abcd"
+    assert printed.shown() == "abcd"
