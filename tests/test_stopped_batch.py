@@ -71,7 +71,7 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
         family = descendants(batch.pid)
         commands = " ".join(Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in running(family)
                             if Path(f"/proc/{pid}/cmdline").exists())
-        if "grader.worker" in commands or "grader.zygote" in commands and len(family) >= 5:
+        if "grader.worker" in commands or ("grader.zygote" in commands and len(family) >= 5):
             break
         time.sleep(0.2)
     time.sleep(1)
