@@ -25,6 +25,7 @@ class Concept:
 @dataclass(frozen=True)
 class Misconception:
     id: str
+    title: str  # a short name a student recognises, shown with the id beside it
     concepts: tuple[str, ...]  # where it can be named: one concept, or each module that can carry it
     feedback: str
 
@@ -62,7 +63,7 @@ def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
     """Build and validate a catalogue; raises GraderError naming the bad entry."""
     try:
         titles = {cid: (str(c["title"]), str(c["hint"])) for cid, c in catalogue["concepts"].items()}
-        misconceptions = {mid: Misconception(mid, _names(m["concept"]), str(m["feedback"]))
+        misconceptions = {mid: Misconception(mid, str(m["title"]), _names(m["concept"]), str(m["feedback"]))
                           for mid, m in catalogue.get("misconceptions", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise GraderError(f"malformed catalogue entry ({exc})") from None

@@ -129,11 +129,12 @@ class Grading:
             self.report = self._report("error", submission.problem,
                                        unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
-    def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0) -> Report:
+    def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0,
+                pictures=()) -> Report:
         return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
                       grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
                       output=output, notes=notes, public_only=self.session.only_public, layouts=layouts,
-                      output_cut_bytes=output_cut_bytes)
+                      output_cut_bytes=output_cut_bytes, pictures=pictures)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -143,7 +144,7 @@ class Grading:
             self.proxy.start()
         return self.proxy
 
-    def finish(self, outcomes):
+    def finish(self, outcomes, pictures=()):
         try:
             error, notes = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
@@ -158,7 +159,7 @@ class Grading:
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
-                                   layouts, self.proxy.printed.cut_bytes)
+                                   layouts, self.proxy.printed.cut_bytes, pictures)
 
     def close(self):
         if self.proxy is not None:

@@ -11,6 +11,7 @@ import pytest
 
 from grader.checks import VISIBILITIES, Diagnosis
 from grader.errors import GraderError
+from grader.feedback import example
 from grader.proxy import StudentProblem, WorkerStartFailure
 from grader.results import TestOutcome
 
@@ -24,6 +25,8 @@ def classify(exc: BaseException) -> dict:
         return {"status": "failed", "message": str(exc), "misconception": exc.misconception}
     if isinstance(exc, AssertionError):
         return {"status": "failed", "message": str(exc).split("\nassert ")[0].strip() or "a check failed"}
+    if isinstance(exc, example.NotDrawable):
+        return {"status": "failed", "message": str(exc)}
     if isinstance(exc, WorkerStartFailure):
         return {"status": "error", "message": f"grader error: {exc}", "grader_fault": True}
     return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc})",
@@ -93,13 +96,16 @@ class GradingPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
-        """Every collected test for the first student, then for the next, and so on."""
+        """Every collected test for the first student, then for the next, and so on.
+
+        After each concept's last test its pictures are recorded (grader.feedback.example), within its time.
+        """
         if session.testsfailed:
             raise session.Interrupted(f"{session.testsfailed} errors during collection")
         items = session.items
         tests_of = Counter(concept_of(item) for item in items)
         for student in self.students:
-            self.proxy, self.outcomes = student.open(), []
+            self.proxy, self.outcomes, pictures = student.open(), [], []
             tests_left = len(items)
             for position, item in enumerate(items):
                 concept = concept_of(item)
@@ -109,7 +115,10 @@ class GradingPlugin:
                 # None after a student's last test: every fixture is torn down before the next student.
                 next_item = items[position + 1] if position + 1 < len(items) else None
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)
-            student.finish(self.outcomes)
+                if next_item is None or concept_of(next_item) != concept:
+                    self.proxy.next_test()
+                    pictures += example.record(self.proxy, concept, lambda exc: classify(exc)["message"])
+            student.finish(self.outcomes, tuple(pictures))
             self.proxy = None
         return True
 

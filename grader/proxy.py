@@ -511,6 +511,26 @@ class StudentProxy:
             raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
         return result
 
+    def build_and_run(self, name, *args, weights, runs, **kwargs) -> tuple["ModuleHandle", list]:
+        """Build a class with known weights and run forward once per (inputs, training, seed), in one round trip.
+
+        Returns the handle (its `loaded` says which weights were found) and the outputs, unwrapped.
+        """
+        then = {"load": {"required": weights[0], "optional": weights[1]},
+                "runs": [{"args": encode_args(inputs), "training": training, "seed": seed}
+                         for inputs, training, seed in runs]}
+        self.check_defined(name)
+        message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs), "seed": 0,
+                   "construct_on": None, "canned": {}, "then": then}
+        reply = self.request(message, f"building and running {name}", target=f"{name}.forward")
+        handle = self.unwrap(reply, name)
+        if not isinstance(handle, ModuleHandle):
+            raise AssertionError(f"{name}(...) returned {describe_value(handle)}, expected a torch.nn.Module")
+        if not isinstance(reply.get("loaded"), dict) or not isinstance(reply.get("outputs"), list):
+            raise StudentCrash("the worker sent a malformed reply")
+        handle.loaded = reply["loaded"]
+        return handle, [self.unwrap(output, f"{name}.forward") for output in reply["outputs"]]
+
     def unwrap(self, reply, what):
         kind = reply.get("kind")
         if kind == "tensor":

@@ -27,6 +27,7 @@ class ConceptResult:
     concept: Concept
     tests: tuple[TestOutcome, ...]
     feedback: tuple[str, ...] = ()
+    titles: tuple[tuple[str, str], ...] = ()  # (misconception id, title) from the catalogue
 
     @property
     def counted(self) -> tuple[TestOutcome, ...]:
@@ -50,6 +51,40 @@ class ConceptResult:
     def misconceptions(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.misconception for t in self.tests if t.misconception))
 
+    @property
+    def diagnoses(self) -> tuple[tuple[str, str], ...]:
+        """(id, title) of each misconception recognised here; the id stands in for a title the catalogue lacks."""
+        titles = dict(self.titles)
+        return tuple((m, titles.get(m, m)) for m in self.misconceptions)
+
+
+Matrix = tuple[tuple[float, ...], ...]  # rows of a (T, T) attention-weight matrix; NaN where the student's has NaN
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One heatmap pair for a concept: the student's attention weights on the public example beside another matrix."""
+    concept: str
+    label: str  # which matrix: "attention weights", "head 1", ...
+    tokens: tuple[str, ...]
+    student: Matrix | None  # None when the student's code could not produce it (see problem)
+    other: Matrix
+    other_is: str = "expected"  # expected (the reference's weights) | training (the same module in training mode)
+    problem: str | None = None
+
+    @property
+    def differs(self) -> tuple[tuple[bool, ...], ...]:
+        """Per cell, whether the student's value is not the expected one (all False unless other is expected)."""
+        if self.student is None or self.other_is != "expected":
+            return tuple(tuple(False for _ in row) for row in self.other)
+        return tuple(tuple(not _same(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(self.student, self.other))
+
+
+def _same(a: float, b: float) -> bool:
+    if a != a or b != b:  # NaN
+        return a != a and b != b
+    return abs(a - b) <= 1e-4 + 1e-3 * abs(b)
+
 
 @dataclass(frozen=True)
 class Report:
@@ -66,6 +101,7 @@ class Report:
     public_only: bool = False  # graded with the public checks only (a student's self-check in a release)
     layouts: tuple[str, ...] = ()  # how each attention class keeps its weights, one line per class
     output_cut_bytes: int = 0  # printed bytes the report does not show
+    pictures: tuple[Picture, ...] = ()  # heatmaps of attention weights on the public example
 
     @property
     def not_run(self) -> tuple[str, ...]:

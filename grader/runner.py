@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from grader.errors import GraderError
-from grader.results import TestOutcome
+from grader.results import Picture, TestOutcome
 
 
 class StudentRun(Protocol):
@@ -16,8 +16,8 @@ class StudentRun(Protocol):
     def open(self):
         """The StudentProxy the tests talk to (its worker may start now)."""
 
-    def finish(self, outcomes: list[TestOutcome]):
-        """Called once the student's tests have run, before the next student's turn."""
+    def finish(self, outcomes: list[TestOutcome], pictures: tuple[Picture, ...]):
+        """Called once the student's tests have run and their pictures are drawn, before the next student's turn."""
 
 
 SUITES_DIR = Path(__file__).with_name("suites")

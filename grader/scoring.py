@@ -27,8 +27,10 @@ def score(catalogue: Catalogue, outcomes: list[TestOutcome], concept_ids: tuple[
     results = []
     for concept_id in concept_ids:
         tests = [t for t in outcomes if t.concept == concept_id]
+        titles = tuple((m, catalogue.misconceptions[m].title) for m in dict.fromkeys(t.misconception for t in tests)
+                       if m in catalogue.misconceptions)
         results.append(ConceptResult(catalogue.concept(concept_id), tuple(tests),
-                                     concept_feedback(catalogue, concept_id, tests)))
+                                     concept_feedback(catalogue, concept_id, tests), titles))
     return tuple(results)
 
 

@@ -189,7 +189,15 @@ class Worker:
                                                     then["load"].get("optional", {}))
             if "training" in then:
                 self.set_mode(reply["handle"], bool(then["training"]))
+            if "runs" in then:
+                reply["outputs"] = [self.run(reply["handle"], run) for run in then["runs"]]
         return reply
+
+    def run(self, handle, run):
+        """One forward in the given mode from the given random state (a picture's matrix, see grader.feedback)."""
+        self.set_mode(handle, bool(run.get("training", False)))
+        torch.default_generator.manual_seed(int(run.get("seed", 0)))
+        return self.forward(handle, run.get("args", []))
 
     def forward(self, handle, args):
         return self.from_student(self.object(handle)(*self.to_student(args)))

@@ -37,7 +37,7 @@ def test_every_concept_has_public_and_hidden_tests():
 
 def test_malformed_catalogue_entries_are_named(tmp_path):
     bad = tmp_path / "catalogue.toml"
-    bad.write_text('[concepts.a]\ntitle = "A"\nhint = "h"\n\n[misconceptions.m]\nconcept = "b"\nfeedback = "f"\n')
+    bad.write_text('[concepts.a]\ntitle = "A"\nhint = "h"\n\n[misconceptions.m]\ntitle = "M"\nconcept = "b"\nfeedback = "f"\n')
     assignment = tmp_path / "assignment.toml"
     assignment.write_text("[points]\na = 1\n")
     with pytest.raises(GraderError, match="unknown concept b"):

@@ -1,0 +1,167 @@
+"""The public example every picture is drawn on, and the requests that record a student's matrices on it.
+
+The book's six tokens, "Your journey starts with one step", read back exactly: x is the 6x6 identity (one-hot
+tokens), so x @ W.T reads W's columns. Query and key weights are the book's embeddings padded with zeros, so
+the scores are the book's (inputs @ inputs.T), and value weights are the identity, so a module's output is its
+attention-weight matrix itself. Nothing of a hidden test is used here: the example ships in the release.
+"""
+import torch
+
+from grader import reference
+from grader.checks import Diagnosis, Weights, weights_problem
+from grader.layouts import layout_of
+from grader.probes import BOOK_INPUTS
+from grader.results import Matrix, Picture
+
+TOKENS = ("Your", "journey", "starts", "with", "one", "step")
+T = len(TOKENS)
+PADDED = torch.cat([BOOK_INPUTS, torch.zeros(T, T - BOOK_INPUTS.shape[1])], dim=1)  # (T, T): embeddings, zero-padded
+ONE_HOT = torch.eye(T).unsqueeze(0)  # (1, T, T): token i is the i-th unit vector
+HEAD_SHARPNESS = (1.0, 2.0)  # the second head's queries are doubled, so that two heads attend differently
+DROPOUT = 0.5
+TRAINING_SEED = 7
+
+
+def head_weights(head: int = 0) -> Weights:
+    """nn.Linear-layout (d_out, d_in) weights: queries = sharpness x embedding, keys = embedding, values = x."""
+    return Weights(query=(HEAD_SHARPNESS[head] * PADDED).T, key=PADDED.T, value=torch.eye(T))
+
+
+def two_head_weights() -> Weights:
+    """MultiHeadAttention(6, 12, num_heads=2): head h's rows are head_weights(h)'s, out_proj is the identity."""
+    heads = [head_weights(h) for h in range(2)]
+    return Weights(*(torch.cat([getattr(w, role) for w in heads]) for role in ("query", "key", "value")),
+                   out_proj=(torch.eye(2 * T), torch.zeros(2 * T)))  # each (2T, T); out_proj (2T, 2T)
+
+
+def matrix(tensor: torch.Tensor) -> Matrix:
+    return tuple(tuple(round(float(v), 6) for v in row) for row in tensor.detach().cpu().double())
+
+
+class NotDrawable(Exception):
+    """The student's code ran but gave nothing a picture can show."""
+
+
+def student_matrix(output, shape: tuple[int, ...], what: str) -> torch.Tensor:
+    if not isinstance(output, torch.Tensor):
+        raise NotDrawable(f"{what} returned no tensor")
+    if tuple(output.shape) != shape:
+        raise NotDrawable(f"{what} gave shape {tuple(output.shape)}, not {shape}")
+    return output.detach().cpu().double()
+
+
+def _loaded(handle, what):
+    if handle.loaded["missing"] or handle.loaded["mismatched"]:
+        raise NotDrawable(f"{what}: {weights_problem(handle.loaded)}")
+
+
+# --- one recorder per concept: (label, student matrix, other matrix) triples -------------------------------
+
+def attention_weights(student):
+    scores = BOOK_INPUTS @ BOOK_INPUTS.T  # (T, T): the book's scores
+    expected = torch.softmax(scores, dim=-1)
+    return [("attention_weights(scores)", lambda: student_matrix(student.call("attention_weights", scores),
+                                                                  (T, T), "attention_weights(scores)"), expected)]
+
+
+def scaled_dot_product(student):
+    weights = head_weights()
+    expected = weights.reference(ONE_HOT[0])  # (T, T)
+
+    def draw():
+        v1_layout = {"W_query": weights.query.T, "W_key": weights.key.T, "W_value": weights.value.T}
+        handle, (output,) = student.build_and_run("SelfAttention_v1", T, T, weights=(v1_layout, {}),
+                                                  runs=[((ONE_HOT[0],), False, 0)])
+        _loaded(handle, "SelfAttention_v1")
+        return student_matrix(output, (T, T), "SelfAttention_v1(x)")
+    return [("SelfAttention_v1", draw, expected)]
+
+
+def _causal(student, dropout, runs):
+    layout = layout_of(student, "CausalAttention")
+    handle, outputs = student.build_and_run("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()),
+                                            runs=runs)
+    _loaded(handle, "CausalAttention")
+    return [student_matrix(output, (1, T, T), "CausalAttention(x)")[0] for output in outputs]
+
+
+def causal_mask(student):
+    expected = head_weights().reference(ONE_HOT, causal=True)[0]  # (T, T)
+    return [("CausalAttention", lambda: _causal(student, 0.0, [((ONE_HOT,), False, 0)])[0], expected)]
+
+
+def attention_dropout(student):
+    """No fixed expected matrix: the module's eval-mode weights beside its training-mode ones."""
+    eval_mode, training = _causal(student, DROPOUT, [((ONE_HOT,), False, 0), ((ONE_HOT,), True, TRAINING_SEED)])
+    return [(f"CausalAttention, dropout {DROPOUT:g}", lambda: eval_mode, training)]
+
+
+def multihead_wrapper(student):
+    expected = [head_weights(h).reference(ONE_HOT, causal=True)[0] for h in range(2)]  # each (T, T)
+
+    def draw():
+        layout = layout_of(student, "CausalAttention")
+        required, optional = {}, {}
+        for h in range(2):
+            head_required, head_optional = layout.values(head_weights(h), prefix=f"heads.{h}.")
+            required.update(head_required)
+            optional.update(head_optional)
+        handle, (output,) = student.build_and_run("MultiHeadAttentionWrapper", T, T, T, 0.0, num_heads=2,
+                                                  weights=(required, optional), runs=[((ONE_HOT,), False, 0)])
+        _loaded(handle, "MultiHeadAttentionWrapper")
+        both = student_matrix(output, (1, T, 2 * T), "MultiHeadAttentionWrapper(x)")[0]  # (T, 2T)
+        return [both[:, :T], both[:, T:]]
+    return _per_head("MultiHeadAttentionWrapper", draw, expected)
+
+
+def multihead_attention(student):
+    weights = two_head_weights()
+    expected_both = weights.reference(ONE_HOT, causal=True, num_heads=2)[0]  # (T, 2T): out_proj is the identity
+    expected = [expected_both[:, :T], expected_both[:, T:]]
+
+    def draw():
+        layout = layout_of(student, "MultiHeadAttention")
+        handle, (output,) = student.build_and_run("MultiHeadAttention", T, 2 * T, T, 0.0, num_heads=2,
+                                                  weights=layout.values(weights, 2), runs=[((ONE_HOT,), False, 0)])
+        _loaded(handle, "MultiHeadAttention")
+        both = student_matrix(output, (1, T, 2 * T), "MultiHeadAttention(x)")[0]  # (T, 2T)
+        return [both[:, :T], both[:, T:]]
+    return _per_head("MultiHeadAttention", draw, expected)
+
+
+def _per_head(name, draw, expected):
+    drawn = {}
+
+    def head(h):
+        def get():
+            if "heads" not in drawn:
+                drawn["heads"] = draw()  # one request for both heads
+            return drawn["heads"][h]
+        return get
+    return [(f"{name}, head {h + 1}", head(h), expected[h]) for h in range(2)]
+
+
+RECORDERS = {"attention_weights": attention_weights, "scaled_dot_product": scaled_dot_product,
+             "causal_mask": causal_mask, "attention_dropout": attention_dropout,
+             "multihead_wrapper": multihead_wrapper, "multihead_attention": multihead_attention}
+
+
+def record(student, concept: str, explain) -> list[Picture]:
+    """The concept's pictures for this student (none for a concept without any).
+
+    `explain(exc)` turns what the student's code raised into the problem a picture states instead of a matrix.
+    """
+    if concept not in RECORDERS:
+        return []
+    other_is = "training" if concept == "attention_dropout" else "expected"
+    try:
+        triples = RECORDERS[concept](student)
+    except Exception as exc:  # noqa: BLE001 - the dropout pair is the student's own: a failure has no other side
+        return [Picture(concept, "CausalAttention", TOKENS, None, (), other_is, explain(exc))]
+    pictures = []
+    for label, draw, other in triples:
+        try:
+            pictures.append(Picture(concept, label, TOKENS, matrix(draw()), matrix(other), other_is))
+        except Exception as exc:  # noqa: BLE001 - see explain
+            pictures.append(Picture(concept, label, TOKENS, None, matrix(other), other_is, explain(exc)))
+    return pictures
