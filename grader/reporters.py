@@ -1,5 +1,7 @@
 """Pure functions of a Report: its JSON form and its terminal table."""
-from grader.results import Report
+import math
+
+from grader.results import Picture, Report
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
 
@@ -17,7 +19,8 @@ def to_json(report: Report) -> dict:
         "suites_hash": report.suites_hash,
         "concepts": [
             {"id": c.concept.id, "title": c.concept.title, "score": c.score, "max_score": c.concept.points,
-             "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions)}
+             "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions),
+             "diagnoses": [{"id": m, "title": title} for m, title in c.diagnoses]}
             for c in report.concepts
         ],
         "checks": "public only" if report.public_only else "public and hidden",
@@ -31,7 +34,19 @@ def to_json(report: Report) -> dict:
         "not_run": list(report.not_run),
         "output": report.output,
         "output_cut_bytes": report.output_cut_bytes,
+        "pictures": [picture_json(p) for p in report.pictures],
     }
+
+
+def _json_matrix(matrix):
+    return None if matrix is None else [[v if math.isfinite(v) else None for v in row] for row in matrix]
+
+
+def picture_json(picture: Picture) -> dict:
+    """One picture's matrices (NaN as null) and what its other side is: `expected`, or `training` for dropout."""
+    return {"concept": picture.concept, "label": picture.label, "tokens": list(picture.tokens),
+            "student": _json_matrix(picture.student), "expected": _json_matrix(picture.other) or None,
+            "expected_is": picture.other_is, "problem": picture.problem}
 
 
 def _points(value: float) -> str:

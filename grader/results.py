@@ -77,13 +77,20 @@ class Picture:
         """Per cell, whether the student's value is not the expected one (all False unless other is expected)."""
         if self.student is None or self.other_is != "expected":
             return tuple(tuple(False for _ in row) for row in self.other)
-        return tuple(tuple(not _same(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(self.student, self.other))
+        return cells_differ(self.student, self.other)
 
 
-def _same(a: float, b: float) -> bool:
-    if a != a or b != b:  # NaN
-        return a != a and b != b
-    return abs(a - b) <= 1e-4 + 1e-3 * abs(b)
+def _missing(value) -> bool:
+    return value is None or value != value  # NaN, or null in a picture's JSON
+
+
+def cells_differ(student, expected) -> tuple[tuple[bool, ...], ...]:
+    """Per cell of two matrices (NaN or None where missing), whether they differ beyond float32 noise."""
+    def same(a, b):
+        if _missing(a) or _missing(b):
+            return _missing(a) and _missing(b)
+        return abs(a - b) <= 1e-4 + 1e-3 * abs(b)
+    return tuple(tuple(not same(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(student, expected))
 
 
 @dataclass(frozen=True)

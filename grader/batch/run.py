@@ -12,7 +12,8 @@ from pathlib import Path
 
 from grader import __version__
 from grader.batch.entries import Entry, content_hash, find_entries, unpack
-from grader.batch.outputs import feedback_html, grades_csv, summary_html
+from grader.batch.outputs import grades_csv
+from grader.feedback.pages import feedback_html, summary_html
 from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
 from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits

@@ -7,8 +7,7 @@ attention-weight matrix itself. Nothing of a hidden test is used here: the examp
 """
 import torch
 
-from grader import reference
-from grader.checks import Diagnosis, Weights, weights_problem
+from grader.checks import Weights, weights_problem
 from grader.layouts import layout_of
 from grader.probes import BOOK_INPUTS
 from grader.results import Matrix, Picture
