@@ -3,7 +3,7 @@
 The public API is `grade(path, ...) -> Report`, the reporters `to_json` and `render_table`, and the errors.
 Imports are lazy so that `python -m grader.worker` and the CLI start without loading pytest or torch.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["grade", "Report", "to_json", "render_table", "GraderError", "UsageError", "__version__"]
 
 

@@ -40,7 +40,11 @@ class BatchSummary:
 
 
 def cache_key(entry: Entry, options: dict) -> str:
-    """Changes whenever the submission, the suites, the grader or the grading options change."""
+    """Changes whenever the submission, the suites, the grader or the grading options change.
+
+    The grader's version changes with what a report holds (0.2.0: pictures and misconception titles), so a
+    rerun regrades reports made without them.
+    """
     digest = hashlib.sha256()
     digest.update(content_hash(entry.path).encode())
     digest.update(json.dumps({**options, "suites": suites_hash(SUITES_DIR), "version": __version__},
@@ -54,8 +58,8 @@ def error_report(student: str, reason: str, catalogue, device: str) -> dict:
             "max_score": round(sum(c.points for c in catalogue.concepts), 2), "device": device,
             "grader_version": __version__, "suites_hash": suites_hash(SUITES_DIR),
             "concepts": [{"id": c.id, "title": c.title, "score": 0.0, "max_score": c.points, "status": "error",
-                          "feedback": [reason], "misconceptions": []} for c in catalogue.concepts],
-            "tests": [], "notes": [], "output": ""}
+                          "feedback": [reason], "misconceptions": [], "diagnoses": []} for c in catalogue.concepts],
+            "tests": [], "notes": [], "output": "", "pictures": []}
 
 
 def _write(path: Path, text: str):

@@ -70,7 +70,8 @@ def heatmap_svg(values, tokens, title: str, maximum: float, uid: str, outlined=N
              f'<title id="{uid}-t">{e(title)}</title><desc id="{uid}-d">{e(describe(values, tokens, outlined))}</desc>',
              f'<defs>{_hatch(uid + "-nan")}</defs>',
              f'<text x="0" y="14" font-size="13" font-weight="bold">{e(title)}</text>',
-             f'<text x="{LABELS_WIDTH - 6}" y="{TOP - 8}" text-anchor="end" fill="#555">query ↓ key →</text>']
+             f'<text x="{LABELS_WIDTH}" y="{TOP - 24}" fill="#555">keys →</text>'
+             f'<text x="{LABELS_WIDTH - 6}" y="{TOP - 8}" text-anchor="end" fill="#555">queries ↓</text>']
     for j, token in enumerate(tokens):
         parts.append(f'<text x="{LABELS_WIDTH + j * CELL + CELL / 2}" y="{TOP - 8}" text-anchor="middle">'
                      f'{e(token)}</text>')

@@ -4,12 +4,18 @@ Pages are self-contained HTML (inline CSS and SVG, no scripts or web fonts) so t
 """
 import html
 from collections import Counter
+from urllib.parse import quote
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222}
+from grader.feedback.heatmaps import picture_html
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
 vertical-align:top}.passed{color:#1a7f37}.failed,.error{color:#c62828}.timeout{color:#b26a00}
 .num{text-align:right;white-space:nowrap}pre{background:#f6f6f6;padding:.8em;overflow:auto;max-height:20em}
-.muted{color:#666}"""
+.muted{color:#666}code{font-size:.85em;color:#555}figure.picture{margin:1em 0 2em}figcaption{font-weight:bold;
+margin-bottom:.4em}.pair{display:flex;flex-wrap:wrap;gap:1.5em}.missing{width:330px;border:1px dashed #999;padding:1em}
+table.values{width:auto;margin:.5em 1.5em .5em 0;display:inline-table;font-size:.85em}table.values caption{text-align:left}
+@media print{body{max-width:none;margin:0}figure.picture{break-inside:avoid}details{display:none}}"""
 
 
 def _points(value) -> str:
@@ -21,16 +27,46 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def feedback_html(student: str, report: dict) -> str:
-    """The page handed back to one student: per-concept scores, diagnoses and feedback."""
+def diagnosis_html(concept: dict) -> str:
+    """Each recognised misconception as its title in bold with its id beside it."""
+    diagnoses = concept.get("diagnoses") or [{"id": m, "title": m} for m in concept["misconceptions"]]
+    return "".join(f"<p><strong>{html.escape(d['title'])}</strong> <code>{html.escape(d['id'])}</code></p>"
+                   for d in diagnoses)
+
+
+def pictures_html(report: dict, only=None) -> str:
+    """The report's heatmaps, concept by concept in catalogue order (only the concepts in `only`, if given)."""
     e = html.escape
+    by_concept = {}
+    for index, picture in enumerate(report.get("pictures", [])):
+        by_concept.setdefault(picture["concept"], []).append((index, picture))
+    parts = []
+    for c in report["concepts"]:
+        if c["id"] not in by_concept or (only is not None and c["id"] not in only):
+            continue
+        parts.append(f'<h3 id="pictures-{e(c["id"])}">{e(c["title"])} <span class="{e(c["status"])}">'
+                     f'({e(c["status"])})</span></h3>')
+        parts += [picture_html(picture, f"p{index}") for index, picture in by_concept[c["id"]]]
+    return "\n".join(parts)
+
+
+PICTURES_INTRO = ("<p>Each picture runs your code on the book's public example, “Your journey starts with one step”: "
+                  "one-hot tokens, query and key weights made from the book's embeddings, identity values, so that "
+                  "the output is the attention-weight matrix. Rows are the tokens that attend (queries), columns the "
+                  "tokens attended to (keys). Expected values are shown for this public example only.</p>")
+
+
+def feedback_html(student: str, report: dict) -> str:
+    """The page handed back to one student: per-concept scores, diagnoses, feedback and heatmaps."""
+    e = html.escape
+    pictured = {p["concept"] for p in report.get("pictures", [])}
     rows = []
     for c in report["concepts"]:
-        diagnosis = ", ".join(c["misconceptions"])
         feedback = "".join(f"<p>{e(line)}</p>" for line in c["feedback"])
+        link = f'<p><a href="#pictures-{e(c["id"])}">See the picture</a></p>' if c["id"] in pictured else ""
         rows.append(f"<tr><td>{e(c['title'])}</td><td class=\"num\">{_points(c['score'])} / {_points(c['max_score'])}"
                     f"</td><td class=\"{e(c['status'])}\">{e(c['status'])}</td>"
-                    f"<td>{'<strong>' + e(diagnosis) + '</strong>' if diagnosis else ''}{feedback}</td></tr>")
+                    f"<td>{diagnosis_html(c)}{feedback}{link}</td></tr>")
     parts = [f"<h1>Attention exercises: {e(student)}</h1>",
              f"<p><strong>Score: {_points(report['score'])} / {_points(report['max_score'])}</strong></p>"]
     if report.get("error"):
@@ -38,6 +74,8 @@ def feedback_html(student: str, report: dict) -> str:
     parts += [f"<p class=\"muted\">Note: {e(note)}</p>" for note in report.get("notes", [])]
     parts.append("<table><tr><th>concept</th><th>score</th><th>status</th><th>diagnosis and feedback</th></tr>"
                  + "".join(rows) + "</table>")
+    if pictured:
+        parts += ["<h2>Your attention weights</h2>", PICTURES_INTRO, pictures_html(report)]
     if report.get("output", "").strip():
         parts.append(f"<h2>What your code printed</h2><pre>{e(report['output'])}</pre>")
     return _page(f"Feedback: {student}", "\n".join(parts))
@@ -69,7 +107,8 @@ def score_histogram(totals: list[float], maximum: float, bins: int = 10) -> list
 
 
 def summary_html(reports: dict[str, dict], concepts: list[tuple[str, str, float]], skipped: list[str]) -> str:
-    """The class page: pass rates and mean scores per concept, the score distribution, frequent misconceptions.
+    """The class page: pass rates and mean scores per concept, the score distribution, the misconceptions (each
+    linked to its students, with an anonymous heatmap for the three most frequent) and every student's page.
 
     `concepts` is [(id, title, points)] in catalogue order.
     """
@@ -83,7 +122,6 @@ def summary_html(reports: dict[str, dict], concepts: list[tuple[str, str, float]
         pass_rates.append(100 * sum(c["status"] == "passed" for c in results) / max(len(results), 1))
         mean_shares.append(100 * sum(c["score"] for c in results) / max(len(results) * points, 1e-9))
     histogram = score_histogram([r["score"] for r in reports.values()], max_total)
-    misconceptions = Counter(m for r in reports.values() for c in r["concepts"] for m in c["misconceptions"])
     totals = sorted(r["score"] for r in reports.values())
     median = (totals[(n - 1) // 2] + totals[n // 2]) / 2 if n else 0.0
     parts = [
@@ -97,14 +135,9 @@ def summary_html(reports: dict[str, dict], concepts: list[tuple[str, str, float]
         "<h2>Score distribution</h2>",
         _bar_chart([f"{i * max_total / 10:.0f}–{(i + 1) * max_total / 10:.0f}" for i in range(10)],
                    [float(c) for c in histogram], max(histogram + [1]), "{:.0f}"),
-        "<h2>Most frequent misconceptions</h2>",
     ]
-    if misconceptions:
-        rows = "".join(f"<tr><td>{e(m)}</td><td class=\"num\">{count}</td></tr>"
-                       for m, count in sorted(misconceptions.items(), key=lambda kv: (-kv[1], kv[0]))[:15])
-        parts.append(f"<table><tr><th>misconception</th><th>students</th></tr>{rows}</table>")
-    else:
-        parts.append("<p>None recognised.</p>")
+    parts += misconceptions_html(reports, dict((cid, title) for cid, title, _ in concepts))
+    parts.append(students_html(reports))
     errors = sorted((s, r["error"]) for s, r in reports.items() if r["status"] == "error")
     if errors:
         parts.append("<h2>Submissions with errors</h2><table>" + "".join(
@@ -112,3 +145,58 @@ def summary_html(reports: dict[str, dict], concepts: list[tuple[str, str, float]
     if skipped:
         parts.append(f"<p class=\"muted\">Skipped (not gradable): {e(', '.join(skipped))}</p>")
     return _page("Attention exercises: class summary", "\n".join(parts))
+
+
+def feedback_link(student: str) -> str:
+    """A link from the summary to the student's feedback page (feedback/<student>.html beside it)."""
+    return f'<a href="feedback/{quote(student)}.html">{html.escape(student)}</a>'
+
+
+def misconceptions_html(reports: dict[str, dict], concept_titles: dict[str, str]) -> list[str]:
+    """Who has each misconception, how often per concept, and for the three most frequent an anonymous example."""
+    e = html.escape
+    students, titles, per_concept = {}, {}, Counter()
+    for student in sorted(reports):
+        for c in reports[student]["concepts"]:
+            for d in c.get("diagnoses") or [{"id": m, "title": m} for m in c["misconceptions"]]:
+                titles[d["id"]] = d["title"]
+                students.setdefault(d["id"], []).append(student)
+                per_concept[c["id"], d["id"]] += 1
+    parts = ["<h2>Misconceptions</h2>"]
+    if not students:
+        return parts + ["<p>None recognised.</p>"]
+    ranked = sorted(students, key=lambda m: (-len(set(students[m])), m))
+    rows = "".join(f'<tr><td id="m-{e(m)}"><strong>{e(titles[m])}</strong> <code>{e(m)}</code></td>'
+                   f'<td class="num">{len(set(students[m]))}</td>'
+                   f'<td>{", ".join(feedback_link(s) for s in dict.fromkeys(students[m]))}</td></tr>' for m in ranked)
+    parts.append(f"<table><tr><th>misconception</th><th>students</th><th>who</th></tr>{rows}</table>")
+    rows = "".join(f'<tr><td>{e(concept_titles.get(cid, cid))}</td><td><a href="#m-{e(m)}">{e(titles[m])}</a></td>'
+                   f'<td class="num">{count}</td></tr>'
+                   for (cid, m), count in sorted(per_concept.items(), key=lambda kv: (-kv[1], kv[0])))
+    parts += ["<h3>By concept</h3>", f"<table><tr><th>concept</th><th>misconception</th><th>students</th></tr>{rows}"
+              "</table>", "<h3>What the most frequent ones look like</h3>"]
+    for m in ranked[:3]:
+        example = _example_picture(reports, students[m], m)
+        parts.append(f"<h4>{e(titles[m])} <code>{e(m)}</code></h4>")
+        parts.append(picture_html(example, f"m-{m}") if example else
+                     "<p class=\"muted\">No picture: this misconception is not about attention weights.</p>")
+    return parts
+
+
+def _example_picture(reports, students, misconception) -> dict | None:
+    """One anonymous picture of the misconception: the first student's (by id) drawn in a concept that named it."""
+    for student in dict.fromkeys(students):
+        report = reports[student]
+        named = {c["id"] for c in report["concepts"] if misconception in c["misconceptions"]}
+        for picture in report.get("pictures", []):
+            if picture["concept"] in named and picture.get("student"):
+                return picture
+    return None
+
+
+def students_html(reports: dict[str, dict]) -> str:
+    """Every student with score and status, linked to their feedback page."""
+    e = html.escape
+    rows = "".join(f'<tr><td>{feedback_link(s)}</td><td class="num">{_points(r["score"])} / {_points(r["max_score"])}'
+                   f'</td><td class="{e(r["status"])}">{e(r["status"])}</td></tr>' for s, r in sorted(reports.items()))
+    return f"<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th></tr>{rows}</table>"
