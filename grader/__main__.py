@@ -41,6 +41,9 @@ def grade_parser():
     parser.add_argument("submission", nargs="?", default="./exercises",
                         help="a folder (copy of exercises/), a .py file or a .ipynb notebook (default: ./exercises)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
+    parser.add_argument("--html", metavar="PATH", help="also write the feedback page (with its heatmaps) to PATH")
+    parser.add_argument("--no-pictures", dest="pictures", action="store_false",
+                        help="leave the text heatmaps out of the terminal report (JSON and HTML keep them)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
                         help="grade only this concept (repeatable)")
     _grading_options(parser)
@@ -77,20 +80,44 @@ def command_parser(command):
 
 
 def grade_one(options) -> None:
+    from grader.feedback.pages import feedback_html
     from grader.pipeline import grade
     from grader.reporters import render_table, to_json
 
+    outputs = {kind: path for kind, path in (("JSON report", options.json), ("feedback page", options.html)) if path}
+    for kind, path in outputs.items():
+        check_output_path(path, kind, options.submission)
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
                    config=options.config, sandbox=options.sandbox, memory_gb=options.memory)
     warn_about_sandbox(options.sandbox, quiet=report.public_only)
-    print(render_table(report), end="")
+    print(render_table(report, pictures=options.pictures), end="")
+    data = to_json(report)
     if options.json:
-        try:
-            with open(options.json, "w", encoding="utf-8") as f:
-                json.dump(to_json(report), f, indent=2)
-                f.write("\n")
-        except OSError as exc:
-            raise UsageError(f"cannot write the JSON report to {options.json}: {exc.strerror}") from None
+        write_output(options.json, "JSON report", json.dumps(data, indent=2) + "\n")
+    if options.html:
+        write_output(options.html, "feedback page", feedback_html(report.submission, data))
+
+
+def check_output_path(path: str, kind: str, submission: str) -> None:
+    """Refuse, before grading, a path that cannot take the output or that is the submission itself."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"cannot write the {kind} to {path}: it is a folder; give a file name")
+    if not target.parent.resolve().is_dir():
+        raise UsageError(f"cannot write the {kind} to {path}: folder not found: {target.parent}")
+    given = Path(submission).resolve()
+    if target.resolve() == given or given in target.resolve().parents:
+        raise UsageError(f"refusing to write the {kind} to {path}: it is part of the submission; choose another file")
+
+
+def write_output(path: str, kind: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the {kind} to {path}: {exc.strerror}") from None
 
 
 def warn_about_sandbox(enabled: bool, quiet: bool = False):

@@ -1,6 +1,7 @@
 """Pure functions of a Report: its JSON form and its terminal table."""
 import math
 
+from grader.feedback.terminal import picture_lines
 from grader.results import Picture, Report
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
@@ -53,8 +54,9 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
-def render_table(report: Report, width: int = 100) -> str:
-    """A readable per-concept table with diagnoses, the student's printed output and any error."""
+def render_table(report: Report, width: int = 100, pictures: bool = True) -> str:
+    """A readable per-concept table with diagnoses, the student's printed output and any error; with `pictures`,
+    text heatmaps of the attention weights of each concept that lost points."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -73,12 +75,21 @@ def render_table(report: Report, width: int = 100) -> str:
     table.add_column("status", no_wrap=True)
     table.add_column("diagnosis and feedback", ratio=6)
     for c in report.concepts:
-        diagnosis = Text(", ".join(c.misconceptions) + ": " if c.misconceptions else "", style="bold")
+        diagnosis = Text()
+        for misconception, title in c.diagnoses:
+            diagnosis.append(title, style="bold")
+            diagnosis.append(f" ({misconception})\n")
         diagnosis.append("\n".join(c.feedback))
         table.add_row(c.concept.id, f"{_points(c.score)}/{_points(c.concept.points)}",
                       Text(c.status, style=STATUS_STYLE.get(c.status, "")), diagnosis)
     console.print(table)
     console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}{label}", style="bold"))
+    if pictures:
+        failing = {c.concept.id for c in report.concepts if c.status != "passed"}
+        for picture in report.pictures:  # the pictures that show something: a difference, dropout, a problem
+            if picture.concept in failing and (picture.problem or picture.other_is != "expected"
+                                               or any(map(any, picture.differs))):
+                console.print(Text("\n" + "\n".join(picture_lines(picture_json(picture)))))
     for layout in report.layouts:
         console.print(Text(f"Layout: {layout}"))
     for reason in report.not_run:

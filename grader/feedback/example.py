@@ -64,6 +64,7 @@ def attention_weights(student):
 
 
 def scaled_dot_product(student):
+    """SelfAttention_v1, where the book scales first, and MultiHeadAttention's first head, which scales by head_dim."""
     weights = head_weights()
     expected = weights.reference(ONE_HOT[0])  # (T, T)
 
@@ -73,7 +74,7 @@ def scaled_dot_product(student):
                                                   runs=[((ONE_HOT[0],), False, 0)])
         _loaded(handle, "SelfAttention_v1")
         return student_matrix(output, (T, T), "SelfAttention_v1(x)")
-    return [("SelfAttention_v1", draw, expected)]
+    return [("SelfAttention_v1", draw, expected), multihead_attention(student)[0]]
 
 
 def _causal(student, dropout, runs):

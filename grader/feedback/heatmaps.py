@@ -34,9 +34,10 @@ def _ink(value: float, maximum: float) -> str:
 
 
 def scale_of(*matrices) -> float:
-    """1 for attention weights; more where a matrix goes past 1 (dropout's scaled weights)."""
+    """The largest finite value of the matrices (1 if there is none): both sides of a picture share one scale,
+    stretched over the values there are, so that flat weights still show their pattern."""
     finite = [v for m in matrices if m for row in m for v in row if not _missing(v)]
-    return max([1.0, *finite])
+    return max(finite) if finite and max(finite) > 0 else 1.0
 
 
 def describe(values, tokens, outlined) -> str:
@@ -104,10 +105,10 @@ def legend_svg(maximum: float, uid: str) -> str:
     stops = "".join(f'<stop offset="{i / (len(VIRIDIS) - 1):.3f}" stop-color="{c}"/>' for i, c in enumerate(VIRIDIS))
     return ('<svg xmlns="http://www.w3.org/2000/svg" width="520" height="34" role="img" font-family="sans-serif" '
             'font-size="11" aria-label="Colour scale from 0 (dark purple) to '
-            f'{maximum:g} (yellow); hatched cells are NaN; outlined cells differ from the expected weights">'
+            f'{maximum:.2f} (yellow); hatched cells are NaN; outlined cells differ from the expected weights">'
             f'<defs><linearGradient id="{uid}-scale">{stops}</linearGradient>{_hatch(uid + "-nan")}</defs>'
             f'<rect x="20" y="4" width="160" height="12" fill="url(#{uid}-scale)"/>'
-            f'<text x="20" y="30" text-anchor="middle">0</text><text x="180" y="30" text-anchor="middle">{maximum:g}</text>'
+            f'<text x="20" y="30" text-anchor="middle">0</text><text x="180" y="30" text-anchor="middle">{maximum:.2f}</text>'
             f'<rect x="215" y="4" width="16" height="16" fill="url(#{uid}-nan)" stroke="#888"/>'
             '<text x="236" y="16">NaN</text>'
             '<rect x="290" y="4" width="16" height="16" fill="#ccc" stroke="#000" stroke-width="3"/>'
