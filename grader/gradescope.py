@@ -4,6 +4,7 @@
 runs `setup.sh` once, then for every submission runs `run_autograder`, which calls `python3 -m
 grader.gradescope`: that grades /autograder/submission and writes /autograder/results/results.json.
 """
+import html
 import json
 import os
 import sys
@@ -108,18 +109,33 @@ def grade_folder(submission_dir: Path, catalogue: Catalogue):
     return grade_submission(locate(str(submission_dir)), catalogue)
 
 
-def result_entry(concept: Concept, score: float, output: str) -> dict:
+def result_entry(concept: Concept, score: float, output: str, output_format: str = "text") -> dict:
     """One Gradescope test: a concept, its score and what the student should read."""
-    return {"name": concept.title, "score": score, "max_score": concept.points, "output": output,
-            "visibility": "visible", "tags": [concept.id]}
+    entry = {"name": concept.title, "score": score, "max_score": concept.points, "output": output,
+             "visibility": "visible", "tags": [concept.id]}
+    return entry if output_format == "text" else {**entry, "output_format": output_format}
+
+
+def html_output(lines: list[str], pictures) -> str:
+    """A test's output as HTML: its lines as paragraphs, then the concept's heatmaps as inline SVG."""
+    from grader.feedback.heatmaps import picture_html
+    from grader.reporters import picture_json
+
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines) + "".join(
+        picture_html(picture_json(p), f"{p.concept}-{i}") for i, p in enumerate(pictures))
 
 
 def results_of(report) -> dict:
-    """A graded report in Gradescope's results.json format: one test per concept, diagnosis first."""
+    """A graded report in Gradescope's results.json format: one test per concept, diagnosis first; a concept
+    with pictures of attention weights has its output as HTML with the heatmaps inline."""
     tests = []
     for c in report.concepts:
-        lines = [f"Diagnosis: {', '.join(c.misconceptions)}"] if c.misconceptions else []
-        tests.append(result_entry(c.concept, c.score, "\n".join(lines + list(c.feedback))))
+        lines = [f"Diagnosis: {title} ({m})" for m, title in c.diagnoses] + list(c.feedback)
+        pictures = [p for p in report.pictures if p.concept == c.concept.id]
+        if pictures:
+            tests.append(result_entry(c.concept, c.score, html_output(lines, pictures), "html"))
+        else:
+            tests.append(result_entry(c.concept, c.score, "\n".join(lines)))
     # What the student's code printed stays in the instructor's stdout: it may echo hidden test inputs.
     overall = [f"Could not grade everything: {report.error}"] if report.error else []
     overall += [f"A cell failed and was skipped: {note}" for note in report.notes]

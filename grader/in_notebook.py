@@ -7,13 +7,16 @@ test cell zero for any output on stderr, so grading writes nothing there.
 """
 import contextlib
 import hashlib
+import html
 import io
 import os
 import re
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+from grader.results import ConceptResult
 from grader.submission import Cell, Submission, strip_magics
 
 GRADING_CELL = re.compile(r"^\s*(from\s+grader\.in_notebook\s+import|import\s+grader\.in_notebook)", re.M)
@@ -23,21 +26,62 @@ _reports = {}  # (assignment file, hash of the cells' sources) -> Report: one gr
 def concept_score(concept_id: str, assignment=None) -> float:
     """The concept's score for the code run so far (feedback printed when it lost points); 0.0 outside
     Jupyter, where there is no history to grade."""
-    result = _graded(concept_id, _assignment_file(assignment, required=True))
-    if result is None:
+    graded = _graded(concept_id, _assignment_file(assignment, required=True))
+    if graded is None:
         return 0.0  # not None: nbgrader gives full credit to a test cell without a result
+    result = graded.result
     if result.score < result.concept.points:
-        print(_describe(result, "graded"))
+        print(graded.text())
     return float(min(result.score, result.concept.points))  # nbgrader rejects more than the cell's points
 
 
 def check(concept_id: str, assignment=None) -> None:
-    """Self-check: grade the code run so far and print the concept's score on the public checks.
+    """Self-check: grade the code run so far and show the concept's score on the public checks.
 
-    A missing assignment file falls back to the grader's own: a student release may not ship one."""
-    result = _graded(concept_id, _assignment_file(assignment, required=False), public=True)
-    if result is not None:
-        print(_describe(result, "self-check"))
+    Jupyter shows it as HTML (the concept's row, with its heatmaps when it lost points); a frontend without
+    HTML shows the same as text. A missing assignment file falls back to the grader's own: a student release
+    may not ship one."""
+    graded = _graded(concept_id, _assignment_file(assignment, required=False), public=True)
+    if graded is not None:
+        from IPython.display import display
+
+        display(graded)
+
+
+@dataclass(frozen=True)
+class CheckedConcept:
+    """One concept's result and pictures, displayed by Jupyter as HTML and by anything else as text."""
+    result: ConceptResult
+    pictures: tuple
+    label: str
+
+    def text(self) -> str:
+        result = self.result
+        lines = [f"{self.label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
+        lines += [f"  recognised: {title} ({misconception})" for misconception, title in result.diagnoses]
+        lines += [f"  - {feedback}" for feedback in result.feedback]
+        if result.status != "passed":
+            from grader.feedback.terminal import picture_lines
+            from grader.reporters import picture_json
+
+            for picture in self.pictures:
+                lines += ["", *picture_lines(picture_json(picture))]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        from grader.feedback.heatmaps import picture_html
+        from grader.feedback.pages import concept_row_html, concept_table_html
+        from grader.reporters import concept_json, picture_json
+
+        parts = [f"<p><strong>{html.escape(self.label)}</strong> (public checks)</p>",
+                 concept_table_html([concept_row_html(concept_json(self.result))])]
+        if self.result.status != "passed":
+            parts += [picture_html(picture_json(p), f"{self.result.concept.id}-{i}")
+                      for i, p in enumerate(self.pictures)]
+        return f'<div class="attention-check">{"".join(parts)}</div>'
 
 
 def executed_cells() -> tuple[Cell, ...] | None:
@@ -67,11 +111,10 @@ def _assignment_file(assignment, required: bool) -> Path:
 
 
 def _graded(concept_id: str, path: Path, public: bool = False):
-    """The concept's result for the code run so far (its public tests only if `public`), grading at most
-    once per state of the kernel; None outside IPython."""
+    """The concept's result and pictures for the code run so far (its public tests only if `public`), grading
+    at most once per state of the kernel; None outside IPython."""
     from grader.catalogue import load as load_catalogue
     from grader.errors import UsageError
-    from grader.results import ConceptResult
     from grader.scoring import concept_feedback
 
     cells = executed_cells()
@@ -88,20 +131,16 @@ def _graded(concept_id: str, path: Path, public: bool = False):
         submission = Submission("this notebook", None, cells)
         with _silenced():
             _reports[key] = grade_submission(submission, catalogue)
-    result = next(c for c in _reports[key].concepts if c.concept.id == concept_id)
+    report = _reports[key]
+    result = next(c for c in report.concepts if c.concept.id == concept_id)
+    pictures = tuple(p for p in report.pictures if p.concept == concept_id)
     if not public:
-        return result
+        return CheckedConcept(result, pictures, "graded")
     # Every test runs on its own inputs with fixed seeds: dropping the hidden ones is a public-only grading.
     tests = [t for t in result.tests if t.visibility == "public"]
-    return ConceptResult(result.concept, tuple(tests), concept_feedback(catalogue, concept_id, tests))
-
-
-def _describe(result, label: str) -> str:
-    lines = [f"{label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
-    if result.misconceptions:
-        lines.append("  recognised: " + ", ".join(result.misconceptions))
-    lines += [f"  - {feedback}" for feedback in result.feedback]
-    return "\n".join(lines)
+    public_result = ConceptResult(result.concept, tuple(tests), concept_feedback(catalogue, concept_id, tests),
+                                  result.titles)
+    return CheckedConcept(public_result, pictures, "self-check")
 
 
 @contextlib.contextmanager

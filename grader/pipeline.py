@@ -157,6 +157,7 @@ class Grading:
         if faults and not error:
             error = f"grader error, not the student's: {faults[0].removeprefix('grader error: ')}"
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
+        pictures = tuple(sorted(pictures, key=lambda p: self.session.concept_ids.index(p.concept)))
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
                                    layouts, self.proxy.printed.cut_bytes, pictures)

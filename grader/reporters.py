@@ -2,7 +2,7 @@
 import math
 
 from grader.feedback.terminal import picture_lines
-from grader.results import Picture, Report
+from grader.results import ConceptResult, Picture, Report
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
 
@@ -18,12 +18,7 @@ def to_json(report: Report) -> dict:
         "device": report.device,
         "grader_version": report.grader_version,
         "suites_hash": report.suites_hash,
-        "concepts": [
-            {"id": c.concept.id, "title": c.concept.title, "score": c.score, "max_score": c.concept.points,
-             "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions),
-             "diagnoses": [{"id": m, "title": title} for m, title in c.diagnoses]}
-            for c in report.concepts
-        ],
+        "concepts": [concept_json(c) for c in report.concepts],
         "checks": "public only" if report.public_only else "public and hidden",
         "tests": [
             {"nodeid": t.nodeid, "concept": t.concept, "outcome": t.status, "visibility": t.visibility,
@@ -37,6 +32,12 @@ def to_json(report: Report) -> dict:
         "output_cut_bytes": report.output_cut_bytes,
         "pictures": [picture_json(p) for p in report.pictures],
     }
+
+
+def concept_json(c: ConceptResult) -> dict:
+    return {"id": c.concept.id, "title": c.concept.title, "score": c.score, "max_score": c.concept.points,
+            "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions),
+            "diagnoses": [{"id": m, "title": title} for m, title in c.diagnoses]}
 
 
 def _json_matrix(matrix):

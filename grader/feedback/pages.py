@@ -18,6 +18,9 @@ table.values{width:auto;margin:.5em 1.5em .5em 0;display:inline-table;font-size:
 @media print{body{max-width:none;margin:0}figure.picture{break-inside:avoid}details{display:none}}"""
 
 
+STATUS_COLOURS = {"passed": "#1a7f37", "failed": "#c62828", "error": "#c62828", "timeout": "#b26a00"}
+
+
 def _points(value) -> str:
     return f"{value:.2f}"
 
@@ -32,6 +35,22 @@ def diagnosis_html(concept: dict) -> str:
     diagnoses = concept.get("diagnoses") or [{"id": m, "title": m} for m in concept["misconceptions"]]
     return "".join(f"<p><strong>{html.escape(d['title'])}</strong> <code>{html.escape(d['id'])}</code></p>"
                    for d in diagnoses)
+
+
+def concept_row_html(concept: dict, pictures_link: str | None = None) -> str:
+    """One concept's row: title, score, status in colour, diagnoses and feedback (and a link to its pictures)."""
+    e = html.escape
+    feedback = "".join(f"<p>{e(line)}</p>" for line in concept["feedback"])
+    link = f'<p><a href="{e(pictures_link)}">See the picture</a></p>' if pictures_link else ""
+    status = e(concept["status"])
+    return (f'<tr><td>{e(concept["title"])}</td><td class="num">{_points(concept["score"])} / '
+            f'{_points(concept["max_score"])}</td><td class="{status}" style="color:{STATUS_COLOURS.get(status, "#222")}">'
+            f"{status}</td><td>{diagnosis_html(concept)}{feedback}{link}</td></tr>")
+
+
+def concept_table_html(rows: list[str]) -> str:
+    return ("<table><tr><th>concept</th><th>score</th><th>status</th><th>diagnosis and feedback</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def pictures_html(report: dict, only=None) -> str:
@@ -60,20 +79,13 @@ def feedback_html(student: str, report: dict) -> str:
     """The page handed back to one student: per-concept scores, diagnoses, feedback and heatmaps."""
     e = html.escape
     pictured = {p["concept"] for p in report.get("pictures", [])}
-    rows = []
-    for c in report["concepts"]:
-        feedback = "".join(f"<p>{e(line)}</p>" for line in c["feedback"])
-        link = f'<p><a href="#pictures-{e(c["id"])}">See the picture</a></p>' if c["id"] in pictured else ""
-        rows.append(f"<tr><td>{e(c['title'])}</td><td class=\"num\">{_points(c['score'])} / {_points(c['max_score'])}"
-                    f"</td><td class=\"{e(c['status'])}\">{e(c['status'])}</td>"
-                    f"<td>{diagnosis_html(c)}{feedback}{link}</td></tr>")
+    rows = [concept_row_html(c, f"#pictures-{c['id']}" if c["id"] in pictured else None) for c in report["concepts"]]
     parts = [f"<h1>Attention exercises: {e(student)}</h1>",
              f"<p><strong>Score: {_points(report['score'])} / {_points(report['max_score'])}</strong></p>"]
     if report.get("error"):
         parts.append(f"<p class=\"error\">Could not grade everything: {e(report['error'])}</p>")
     parts += [f"<p class=\"muted\">Note: {e(note)}</p>" for note in report.get("notes", [])]
-    parts.append("<table><tr><th>concept</th><th>score</th><th>status</th><th>diagnosis and feedback</th></tr>"
-                 + "".join(rows) + "</table>")
+    parts.append(concept_table_html(rows))
     if pictured:
         parts += ["<h2>Your attention weights</h2>", PICTURES_INTRO, pictures_html(report)]
     if report.get("output", "").strip():
