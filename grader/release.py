@@ -37,11 +37,15 @@ python -m grader                           # grades ./exercises
 python -m grader --concept causal_mask     # one concept only (repeatable)
 python -m grader attention.ipynb           # grade the notebook instead
 python -m grader --json report.json        # also write the report as JSON
+python -m grader --html feedback.html      # also write the report as a page with heatmaps
 ```
 
 Every concept is scored on its full scale with the **public checks only**. Your instructor grades with
 more checks (the hidden ones), so a full score here is a good sign, not a guarantee. The report names the
-misconception it recognises and shows what your code printed and the line where an error arose.
+misconception it recognises and shows what your code printed and the line where an error arose. For a concept
+that lost points it draws your attention weights on the book's example ("Your journey starts with one step")
+beside the expected ones: `python -m grader --html feedback.html` writes them as a page with colour heatmaps,
+`--no-pictures` leaves them out of the terminal. In the notebook, `check(...)` shows them under the cell.
 """
 
 

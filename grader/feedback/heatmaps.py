@@ -100,19 +100,19 @@ def heatmap_svg(values, tokens, title: str, maximum: float, uid: str, outlined=N
     return "".join(parts)
 
 
-def legend_svg(maximum: float, uid: str) -> str:
-    """The colour scale from 0 to maximum, with the NaN hatch and the outline explained beside it."""
+def legend_svg(maximum: float, uid: str, outlines: bool = True) -> str:
+    """The colour scale from 0 to maximum, with the NaN hatch (and the outline, where cells are compared) beside it."""
     stops = "".join(f'<stop offset="{i / (len(VIRIDIS) - 1):.3f}" stop-color="{c}"/>' for i, c in enumerate(VIRIDIS))
     return ('<svg xmlns="http://www.w3.org/2000/svg" width="520" height="34" role="img" font-family="sans-serif" '
             'font-size="11" aria-label="Colour scale from 0 (dark purple) to '
-            f'{maximum:.2f} (yellow); hatched cells are NaN; outlined cells differ from the expected weights">'
+            f'{maximum:.2f} (yellow); hatched cells are NaN{"; outlined cells differ from the expected weights" if outlines else ""}">'
             f'<defs><linearGradient id="{uid}-scale">{stops}</linearGradient>{_hatch(uid + "-nan")}</defs>'
             f'<rect x="20" y="4" width="160" height="12" fill="url(#{uid}-scale)"/>'
             f'<text x="20" y="30" text-anchor="middle">0</text><text x="180" y="30" text-anchor="middle">{maximum:.2f}</text>'
             f'<rect x="215" y="4" width="16" height="16" fill="url(#{uid}-nan)" stroke="#888"/>'
             '<text x="236" y="16">NaN</text>'
-            '<rect x="290" y="4" width="16" height="16" fill="#ccc" stroke="#000" stroke-width="3"/>'
-            '<text x="312" y="16">differs from the expected weights</text></svg>')
+            + ('<rect x="290" y="4" width="16" height="16" fill="#ccc" stroke="#000" stroke-width="3"/>'
+               '<text x="312" y="16">differs from the expected weights</text>' if outlines else "") + "</svg>")
 
 
 def values_table(values, tokens, caption: str) -> str:
@@ -153,7 +153,7 @@ def picture_html(picture: dict, uid: str) -> str:
     if other_is == "training":
         caption += " (in training mode each weight should be either dropped to 0 or scaled by 1/(1-p))"
     parts = [f'<figure class="picture"><figcaption>{e(caption)}</figcaption><div class="pair">{"".join(figures)}</div>',
-             legend_svg(maximum, f"{uid}-l"),
+             legend_svg(maximum, f"{uid}-l", outlines=other_is == "expected"),
              f'<details><summary>Values as tables</summary>{"".join(tables)}</details>' if tables else "",
              "</figure>"]
     return "".join(parts)

@@ -53,19 +53,23 @@ def concept_table_html(rows: list[str]) -> str:
             + "".join(rows) + "</table>")
 
 
-def pictures_html(report: dict, only=None) -> str:
-    """The report's heatmaps, concept by concept in catalogue order (only the concepts in `only`, if given)."""
+def pictures_html(report: dict) -> str:
+    """The report's heatmaps concept by concept: those that lost points first, then the others folded away."""
     e = html.escape
     by_concept = {}
     for index, picture in enumerate(report.get("pictures", [])):
         by_concept.setdefault(picture["concept"], []).append((index, picture))
-    parts = []
-    for c in report["concepts"]:
-        if c["id"] not in by_concept or (only is not None and c["id"] not in only):
-            continue
-        parts.append(f'<h3 id="pictures-{e(c["id"])}">{e(c["title"])} <span class="{e(c["status"])}">'
-                     f'({e(c["status"])})</span></h3>')
-        parts += [picture_html(picture, f"p{index}") for index, picture in by_concept[c["id"]]]
+    pictured = [c for c in report["concepts"] if c["id"] in by_concept]
+    sections = {"lost": [], "passed": []}
+    for c in pictured:
+        section = [f'<h3 id="pictures-{e(c["id"])}">{e(c["title"])} <span class="{e(c["status"])}">'
+                   f'({e(c["status"])})</span></h3>']
+        section += [picture_html(picture, f"p{index}") for index, picture in by_concept[c["id"]]]
+        sections["passed" if c["status"] == "passed" else "lost"] += section
+    parts = sections["lost"]
+    if sections["passed"]:
+        parts.append(f'<details{"" if parts else " open"}><summary>The concepts you got right</summary>'
+                     + "\n".join(sections["passed"]) + "</details>")
     return "\n".join(parts)
 
 
