@@ -96,7 +96,10 @@ def test_feedback_pages_and_summary_work_offline(graded_class):
     root, _, _ = graded_class
     feedback = (root / "out" / "feedback" / "bob.html").read_text()
     assert "mask_includes_diagonal" in feedback and "90.00 / 100.00" in feedback
-    assert "hidden/" not in feedback and "expected" not in feedback.lower().replace("expected values", "")
+    assert "hidden/" not in feedback and "Expected values are shown for this public example only" in feedback
+    report = json.loads((root / "out" / "reports" / "bob.json").read_text())
+    assert report["pictures"] and feedback.count("<figure") == len(report["pictures"])
+    assert "The mask also hides the diagonal" in feedback
     summary = (root / "out" / "summary.html").read_text()
     assert "<svg" in summary and "<script" not in summary and "http://" not in summary.replace(
         'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in summary

@@ -51,7 +51,9 @@ def test_json_report_schema(tmp_path):
     assert report["status"] == "graded" and report["error"] is None and report["device"] == "cpu"
     assert isinstance(report["score"], float) and report["max_score"] == 100
     for concept in report["concepts"]:
-        assert set(concept) == {"id", "title", "score", "max_score", "status", "feedback", "misconceptions"}
+        assert set(concept) == {"id", "title", "score", "max_score", "status", "feedback", "misconceptions",
+                                "diagnoses"}
+        assert [d["id"] for d in concept["diagnoses"]] == concept["misconceptions"]
         assert concept["status"] in {"passed", "failed", "error", "timeout"}
         assert round(concept["score"], 2) == concept["score"]
         assert all(isinstance(f, str) for f in concept["feedback"])

@@ -51,7 +51,8 @@ def assert_gradescope_format(results: dict) -> None:
     assert set(results) == {"score", "output", "tests"}
     assert isinstance(results["output"], str)
     for test in results["tests"]:
-        assert set(test) == {"name", "score", "max_score", "output", "visibility", "tags"}
+        assert set(test) - {"output_format"} == {"name", "score", "max_score", "output", "visibility", "tags"}
+        assert test.get("output_format", "html") == "html"  # Gradescope's format for output with inline SVG
         assert 0 <= test["score"] <= test["max_score"] and test["visibility"] == "visible"
         assert isinstance(test["output"], str) and len(test["tags"]) == 1
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=0.011)
@@ -120,6 +121,9 @@ def test_mutant_loses_its_concept_with_the_diagnosis(autograder_zip, tmp_path):
     tests = by_concept(run_autograder(root))
     assert tests["causal_mask"]["score"] < tests["causal_mask"]["max_score"]
     assert "mask_includes_diagonal" in tests["causal_mask"]["output"]
+    causal = tests["causal_mask"]
+    assert causal["output_format"] == "html" and causal["output"].count("<svg") == 3  # yours, expected, legend
+    assert "The mask also hides the diagonal" in causal["output"]
     assert all(t["score"] == t["max_score"] for cid, t in tests.items() if cid != "causal_mask")
 
 

@@ -137,3 +137,17 @@ def test_self_check_recognises_other_layouts(release, tmp_path):
 def test_release_refuses_to_overwrite_without_force(release):
     result = run_cli("release", release)
     assert result.returncode == 2 and "--force" in result.stderr
+
+
+def test_the_release_draws_the_same_pictures_from_its_stored_reference_outputs(release, tmp_path):
+    """The expected side comes from outputs stored when the release was built: the same as the grader's own."""
+    from edited_submissions import case_source
+
+    (tmp_path / "fused.py").write_text(case_source("fused__unscaled_scores"))
+    self_check(release, tmp_path / "fused.py", "--json", tmp_path / "release.json")
+    result = run_cli(tmp_path / "fused.py", "--json", tmp_path / "instructor.json")
+    assert result.returncode == 0, result.stderr
+    drawn, reference = (json.loads((tmp_path / f"{name}.json").read_text())["pictures"]
+                        for name in ("release", "instructor"))
+    assert len(drawn) == 9 and all(p["problem"] is None for p in drawn)
+    assert drawn == reference
