@@ -61,6 +61,11 @@ def _read_toml(path: Path, error=GraderError) -> dict:
 
 def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
     """Build and validate a catalogue; raises GraderError naming the bad entry."""
+    for kind, fields in (("concepts", ("title", "hint")), ("misconceptions", ("title", "concept", "feedback"))):
+        for entry_id, entry in catalogue.get(kind, {}).items():
+            missing = [f for f in fields if f not in entry] if isinstance(entry, dict) else list(fields)
+            if missing:
+                raise GraderError(f"malformed catalogue entry {kind}.{entry_id}: it needs {' and '.join(missing)}")
     try:
         titles = {cid: (str(c["title"]), str(c["hint"])) for cid, c in catalogue["concepts"].items()}
         misconceptions = {mid: Misconception(mid, str(m["title"]), _names(m["concept"]), str(m["feedback"]))

@@ -144,7 +144,7 @@ class Grading:
             self.proxy.start()
         return self.proxy
 
-    def finish(self, outcomes, pictures=()):
+    def finish(self, outcomes, pictures):
         try:
             error, notes = load_summary(self.proxy.loaded())
         except StudentProblem as exc:

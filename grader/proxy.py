@@ -481,55 +481,45 @@ class StudentProxy:
     def call(self, name, *args, seed=0, construct_on=None, canned=None, then=None, **kwargs):
         """Call a contract name with tensors or plain values; returns a tensor, a ModuleHandle or a value.
 
-        `then` ({"load": {"required": ..., "optional": ...}, "training": bool}) is applied by the worker to
-        a module the call returns, in the same round trip; the load's result is the handle's `loaded`.
+        `then` ({"load": {"required": ..., "optional": ...}, "training": bool, "runs": [...]}) is applied by
+        the worker to a module the call returns, in the same round trip; the load's result is the handle's
+        `loaded`, the runs' outputs its `outputs`.
         """
         self.check_defined(name)
         message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs),
                    "seed": seed, "construct_on": construct_on, "canned": canned or {}, "then": then or {}}
-        reply = self.request(message, f"calling {name}", target=name)
+        # A call that also runs forward is that forward's: a hang there must not block building the class.
+        target = f"{name}.forward" if then and "runs" in then else name
+        reply = self.request(message, f"calling {name}", target=target)
         result = self.unwrap(reply, name)
         if isinstance(result, ModuleHandle) and then and "load" in then:
             if not isinstance(reply.get("loaded"), dict):
                 raise StudentCrash("the worker sent a malformed reply")
             result.loaded = reply["loaded"]
+        if isinstance(result, ModuleHandle) and then and "runs" in then:
+            if not isinstance(reply.get("outputs"), list):
+                raise StudentCrash("the worker sent a malformed reply")
+            result.outputs = [self.unwrap(output, f"{name}.forward") for output in reply["outputs"]]
         return result
 
-    def build(self, name, *args, construct_on=None, weights=None, training=None, **kwargs):
+    def build(self, name, *args, construct_on=None, weights=None, training=None, runs=(), **kwargs):
         """Construct one of the student's classes (or call a factory function) and return its handle.
 
-        weights (required, optional) are loaded into it, and training sets its mode, without another
-        round trip; the load's result is the handle's `loaded` (see ModuleHandle.load).
+        weights (required, optional) are loaded into it, training sets its mode, and each run (inputs,
+        training, seed) is a forward pass, without another round trip; the load's result is the handle's
+        `loaded` (see ModuleHandle.load), the forwards' outputs its `outputs`.
         """
         then = {}
         if weights is not None:
             then["load"] = {"required": weights[0], "optional": weights[1]}
         if training is not None:
             then["training"] = training
+        if runs:
+            then["runs"] = [{"args": encode_args(inputs), "training": mode, "seed": seed} for inputs, mode, seed in runs]
         result = self.call(name, *args, construct_on=construct_on, then=then, **kwargs)
         if not isinstance(result, ModuleHandle):
             raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
         return result
-
-    def build_and_run(self, name, *args, weights, runs, **kwargs) -> tuple["ModuleHandle", list]:
-        """Build a class with known weights and run forward once per (inputs, training, seed), in one round trip.
-
-        Returns the handle (its `loaded` says which weights were found) and the outputs, unwrapped.
-        """
-        then = {"load": {"required": weights[0], "optional": weights[1]},
-                "runs": [{"args": encode_args(inputs), "training": training, "seed": seed}
-                         for inputs, training, seed in runs]}
-        self.check_defined(name)
-        message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs), "seed": 0,
-                   "construct_on": None, "canned": {}, "then": then}
-        reply = self.request(message, f"building and running {name}", target=f"{name}.forward")
-        handle = self.unwrap(reply, name)
-        if not isinstance(handle, ModuleHandle):
-            raise AssertionError(f"{name}(...) returned {describe_value(handle)}, expected a torch.nn.Module")
-        if not isinstance(reply.get("loaded"), dict) or not isinstance(reply.get("outputs"), list):
-            raise StudentCrash("the worker sent a malformed reply")
-        handle.loaded = reply["loaded"]
-        return handle, [self.unwrap(output, f"{name}.forward") for output in reply["outputs"]]
 
     def unwrap(self, reply, what):
         kind = reply.get("kind")
@@ -579,6 +569,7 @@ class ModuleHandle:
     def __init__(self, proxy, handle, class_name, contract_classes):
         self.proxy, self.handle, self.class_name, self.contract_classes = proxy, handle, class_name, contract_classes
         self.loaded = None  # what loading weights at construction gave (see StudentProxy.build)
+        self.outputs = None  # the forwards run at construction (see StudentProxy.build)
 
     def __repr__(self):
         return f"<student {self.class_name}>"

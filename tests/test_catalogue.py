@@ -35,6 +35,12 @@ def test_every_concept_has_public_and_hidden_tests():
     assert suite_concepts("hidden") == set(CONCEPT_IDS)
 
 
+def test_every_misconception_has_a_short_title_of_its_own():
+    titles = {m.id: m.title for m in catalogue.load().misconceptions.values()}
+    assert all(0 < len(title) <= 60 and not title.endswith(".") for title in titles.values())
+    assert len(set(titles.values())) == len(titles)
+
+
 def test_malformed_catalogue_entries_are_named(tmp_path):
     bad = tmp_path / "catalogue.toml"
     bad.write_text('[concepts.a]\ntitle = "A"\nhint = "h"\n\n[misconceptions.m]\ntitle = "M"\nconcept = "b"\nfeedback = "f"\n')
@@ -43,7 +49,10 @@ def test_malformed_catalogue_entries_are_named(tmp_path):
     with pytest.raises(GraderError, match="unknown concept b"):
         catalogue.load(assignment, bad)
     bad.write_text('[concepts.a]\ntitle = "A"\n')
-    with pytest.raises(GraderError, match="malformed catalogue entry"):
+    with pytest.raises(GraderError, match="malformed catalogue entry concepts.a: it needs hint"):
+        catalogue.load(assignment, bad)
+    bad.write_text('[concepts.a]\ntitle = "A"\nhint = "h"\n\n[misconceptions.m]\nconcept = "a"\nfeedback = "f"\n')
+    with pytest.raises(GraderError, match="malformed catalogue entry misconceptions.m: it needs title"):
         catalogue.load(assignment, bad)
 
 

@@ -70,19 +70,17 @@ def scaled_dot_product(student):
 
     def draw():
         v1_layout = {"W_query": weights.query.T, "W_key": weights.key.T, "W_value": weights.value.T}
-        handle, (output,) = student.build_and_run("SelfAttention_v1", T, T, weights=(v1_layout, {}),
-                                                  runs=[((ONE_HOT[0],), False, 0)])
+        handle = student.build("SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)])
         _loaded(handle, "SelfAttention_v1")
-        return student_matrix(output, (T, T), "SelfAttention_v1(x)")
+        return student_matrix(handle.outputs[0], (T, T), "SelfAttention_v1(x)")
     return [("SelfAttention_v1", draw, expected), multihead_attention(student)[0]]
 
 
 def _causal(student, dropout, runs):
     layout = layout_of(student, "CausalAttention")
-    handle, outputs = student.build_and_run("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()),
-                                            runs=runs)
+    handle = student.build("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()), runs=runs)
     _loaded(handle, "CausalAttention")
-    return [student_matrix(output, (1, T, T), "CausalAttention(x)")[0] for output in outputs]
+    return [student_matrix(output, (1, T, T), "CausalAttention(x)")[0] for output in handle.outputs]
 
 
 def causal_mask(student):
@@ -91,9 +89,9 @@ def causal_mask(student):
 
 
 def attention_dropout(student):
-    """No fixed expected matrix: the module's eval-mode weights beside its training-mode ones."""
-    eval_mode, training = _causal(student, DROPOUT, [((ONE_HOT,), False, 0), ((ONE_HOT,), True, TRAINING_SEED)])
-    return [(f"CausalAttention, dropout {DROPOUT:g}", lambda: eval_mode, training)]
+    """No fixed expected matrix: the module's eval-mode weights beside its training-mode ones (one request)."""
+    pair = _shared(lambda: _causal(student, DROPOUT, [((ONE_HOT,), False, 0), ((ONE_HOT,), True, TRAINING_SEED)]))
+    return [(f"CausalAttention, dropout {DROPOUT:g}", pair(0), pair(1))]
 
 
 def multihead_wrapper(student):
@@ -106,10 +104,10 @@ def multihead_wrapper(student):
             head_required, head_optional = layout.values(head_weights(h), prefix=f"heads.{h}.")
             required.update(head_required)
             optional.update(head_optional)
-        handle, (output,) = student.build_and_run("MultiHeadAttentionWrapper", T, T, T, 0.0, num_heads=2,
-                                                  weights=(required, optional), runs=[((ONE_HOT,), False, 0)])
+        handle = student.build("MultiHeadAttentionWrapper", T, T, T, 0.0, num_heads=2, weights=(required, optional),
+                               runs=[((ONE_HOT,), False, 0)])
         _loaded(handle, "MultiHeadAttentionWrapper")
-        both = student_matrix(output, (1, T, 2 * T), "MultiHeadAttentionWrapper(x)")[0]  # (T, 2T)
+        both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttentionWrapper(x)")[0]  # (T, 2T)
         return [both[:, :T], both[:, T:]]
     return _per_head("MultiHeadAttentionWrapper", draw, expected)
 
@@ -121,24 +119,30 @@ def multihead_attention(student):
 
     def draw():
         layout = layout_of(student, "MultiHeadAttention")
-        handle, (output,) = student.build_and_run("MultiHeadAttention", T, 2 * T, T, 0.0, num_heads=2,
-                                                  weights=layout.values(weights, 2), runs=[((ONE_HOT,), False, 0)])
+        handle = student.build("MultiHeadAttention", T, 2 * T, T, 0.0, num_heads=2, weights=layout.values(weights, 2),
+                               runs=[((ONE_HOT,), False, 0)])
         _loaded(handle, "MultiHeadAttention")
-        both = student_matrix(output, (1, T, 2 * T), "MultiHeadAttention(x)")[0]  # (T, 2T)
+        both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttention(x)")[0]  # (T, 2T)
         return [both[:, :T], both[:, T:]]
     return _per_head("MultiHeadAttention", draw, expected)
 
 
-def _per_head(name, draw, expected):
-    drawn = {}
+def _shared(draw):
+    """Getters for the parts of what draw() returns, calling it once, when the first part is asked for."""
+    drawn = []
 
-    def head(h):
+    def part(i):
         def get():
-            if "heads" not in drawn:
-                drawn["heads"] = draw()  # one request for both heads
-            return drawn["heads"][h]
+            if not drawn:
+                drawn.append(draw())
+            return drawn[0][i]
         return get
-    return [(f"{name}, head {h + 1}", head(h), expected[h]) for h in range(2)]
+    return part
+
+
+def _per_head(name, draw, expected):
+    heads = _shared(draw)  # one request for both heads
+    return [(f"{name}, head {h + 1}", heads(h), expected[h]) for h in range(2)]
 
 
 RECORDERS = {"attention_weights": attention_weights, "scaled_dot_product": scaled_dot_product,
@@ -149,19 +153,24 @@ RECORDERS = {"attention_weights": attention_weights, "scaled_dot_product": scale
 def record(student, concept: str, explain) -> list[Picture]:
     """The concept's pictures for this student (none for a concept without any).
 
-    `explain(exc)` turns what the student's code raised into the problem a picture states instead of a matrix.
+    Each recorder gives (label, draw, other): draw() asks the student's code for its matrix, other is the
+    expected matrix or, for dropout, a getter for the student's own training-mode one. `explain(exc)` turns
+    what the student's code raised into the problem a picture states instead of a matrix.
     """
     if concept not in RECORDERS:
         return []
     other_is = "training" if concept == "attention_dropout" else "expected"
     try:
-        triples = RECORDERS[concept](student)
-    except Exception as exc:  # noqa: BLE001 - the dropout pair is the student's own: a failure has no other side
-        return [Picture(concept, "CausalAttention", TOKENS, None, (), other_is, explain(exc))]
+        panels = RECORDERS[concept](student)
+    except LookupError as exc:  # a release whose stored reference outputs lack this example
+        return [Picture(concept, concept, TOKENS, None, (), other_is, f"no expected weights stored: {exc}")]
     pictures = []
-    for label, draw, other in triples:
+    for label, draw, other in panels:
         try:
+            if callable(other):
+                other = other()
             pictures.append(Picture(concept, label, TOKENS, matrix(draw()), matrix(other), other_is))
-        except Exception as exc:  # noqa: BLE001 - see explain
-            pictures.append(Picture(concept, label, TOKENS, None, matrix(other), other_is, explain(exc)))
+        except Exception as exc:  # noqa: BLE001 - any failure of the student's code: a picture saying why
+            drawn_other = () if callable(other) else matrix(other)
+            pictures.append(Picture(concept, label, TOKENS, None, drawn_other, other_is, explain(exc)))
     return pictures
