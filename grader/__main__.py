@@ -9,6 +9,8 @@ import threading
 
 from grader.errors import GraderError, UsageError
 
+BELOW_THRESHOLD = 3  # --fail-under: graded, but the total is below the bar (no other outcome exits with 3)
+
 COMMANDS = ("release", "batch", "gradescope", "nbgrader")
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -46,6 +48,9 @@ def grade_parser():
                         help="leave the text heatmaps out of the terminal report (JSON and HTML keep them)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
                         help="grade only this concept (repeatable)")
+    parser.add_argument("--fail-under", metavar="SCORE",
+                        help=f"exit with status {BELOW_THRESHOLD} when the total (of the --concept ones, if given) is "
+                             "below SCORE: points, or a percentage such as 80%%")
     _grading_options(parser)
     return parser
 
@@ -79,11 +84,13 @@ def command_parser(command):
     return parser
 
 
-def grade_one(options) -> None:
+def grade_one(options) -> int:
     from grader.feedback.pages import feedback_html
     from grader.pipeline import grade
     from grader.reporters import render_table, to_json
+    from grader.scoring import Threshold
 
+    threshold = Threshold.parse(options.fail_under) if options.fail_under is not None else None
     outputs = {kind: path for kind, path in (("JSON report", options.json), ("feedback page", options.html)) if path}
     for kind, path in outputs.items():
         check_output_path(path, kind, options.submission)
@@ -96,6 +103,11 @@ def grade_one(options) -> None:
         write_output(options.json, "JSON report", json.dumps(data, indent=2) + "\n")
     if options.html:
         write_output(options.html, "feedback page", feedback_html(report.submission, data))
+    if threshold is not None and not threshold.met_by(report.score, report.max_score):
+        print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
+              f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)
+        return BELOW_THRESHOLD
+    return 0
 
 
 def check_output_path(path: str, kind: str, submission: str) -> None:
@@ -196,7 +208,7 @@ def _run(argv) -> int:
         if argv and argv[0] in COMMANDS:
             run_command(argv[0], command_parser(argv[0]).parse_args(argv[1:]))
         else:
-            grade_one(grade_parser().parse_args(argv))
+            return grade_one(grade_parser().parse_args(argv))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

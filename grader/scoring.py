@@ -1,5 +1,8 @@
-"""Turn test outcomes into per-concept results with feedback a student can act on."""
+"""Turn test outcomes into per-concept results with feedback a student can act on, and judge a total against a bar."""
+from dataclasses import dataclass
+
 from grader.catalogue import Catalogue
+from grader.errors import UsageError
 from grader.results import ConceptResult, TestOutcome
 
 MAX_MESSAGES = 4
@@ -41,3 +44,28 @@ def unrunnable(catalogue: Catalogue, concept_ids: tuple[str, ...], reason: str) 
                                             status="error", message=reason),),
                                (reason,))
                  for cid in concept_ids)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bar for a total: points, or a share of the maximum (`--fail-under 60` or `--fail-under 80%`)."""
+    value: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "Threshold":
+        number = text.strip().removesuffix("%")
+        try:
+            value = float(number)
+        except ValueError:
+            raise UsageError(f"--fail-under takes points (60) or a percentage (80%), not {text!r}") from None
+        percent = text.strip().endswith("%")
+        if not 0 <= value <= (100 if percent else float("inf")) or value != value:
+            raise UsageError(f"--fail-under must be between 0 and {'100%' if percent else 'the maximum'}, not {text}")
+        return cls(value, percent)
+
+    def points(self, max_score: float) -> float:
+        return max_score * self.value / 100 if self.percent else self.value
+
+    def met_by(self, score: float, max_score: float) -> bool:
+        return score >= self.points(max_score) - 1e-9  # scores are rounded to 2 decimals

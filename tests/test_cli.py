@@ -30,7 +30,7 @@ def test_missing_path_is_a_one_line_error():
 
 def test_bad_arguments_are_one_line_errors():
     for args in (["--device", "tpu"], ["--timeout", "soon"], ["--concept", "softmax"], ["--timeout", "0"],
-                 ["solutions", "--bogus"]):
+                 ["solutions", "--bogus"], ["--fail-under", "most"], ["--fail-under", "120%"], ["--fail-under", "-1"]):
         result = run_cli(*args)
         assert result.returncode == 2, args
         assert result.stderr.strip().count("\n") == 0, result.stderr
@@ -75,3 +75,19 @@ def test_unwritable_json_path_is_a_one_line_error():
     result = run_cli("solutions", "--concept", "attention_scores", "--json", "/no/such/dir/r.json")
     assert result.returncode == 2
     assert "cannot write the JSON report" in result.stderr
+
+
+def test_fail_under_exits_3_below_the_bar_and_0_at_or_above_it(tmp_path, write):
+    from edited_submissions import MISTAKES, apply_edits
+
+    mistaken = write("mine.py", apply_edits(solution_source(), MISTAKES["mask_includes_diagonal"]))  # causal_mask 6/12
+    cases = [(["--fail-under", "94"], 0), (["--fail-under", "94.5"], 3), (["--fail-under", "95%"], 3),
+             (["--concept", "causal_mask", "--fail-under", "50%"], 0),
+             (["--concept", "causal_mask", "--fail-under", "100%"], 3),
+             (["--concept", "gpt2_sizing", "--fail-under", "100%"], 0), ([], 0)]
+    for args, status in cases:
+        result = run_cli(mistaken, *args)
+        assert result.returncode == status, (args, result.stderr)
+        assert ("below the bar" in result.stderr) == (status == 3)
+    broken = write("broken.py", "def attention_scores(:\n")
+    assert run_cli(broken, "--fail-under", "1").returncode == 3  # graded at zero: below any positive bar
