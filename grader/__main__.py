@@ -170,10 +170,10 @@ def run_command(command, options) -> None:
                                   on_progress=warning_first(on_progress, options.sandbox))
         print(summary)
     elif command == "gradescope":
-        from grader.gradescope import build_autograder
+        from grader.platforms.gradescope import build_autograder
         print(f"wrote the Gradescope autograder to {build_autograder(options.out_zip, config=options.config, force=options.force)}")
     elif command == "nbgrader":
-        from grader.nbgrader_course import write_course
+        from grader.platforms.nbgrader_course import write_course
         print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")
 
 

@@ -69,7 +69,7 @@ def test_zip_holds_the_scripts_and_the_grader_only(autograder_zip):
     assert top == {"setup.sh", "run_autograder", "assignment.toml", "pyproject.toml", "README.md", "grader"}
     for script in ("setup.sh", "run_autograder"):
         assert infos[script].external_attr >> 16 & stat.S_IXUSR, script
-    assert {"grader/catalogue.toml", "grader/assignment.toml", "grader/gradescope.py"} <= set(infos)
+    assert {"grader/catalogue.toml", "grader/assignment.toml", "grader/platforms/gradescope.py"} <= set(infos)
     for suite in ("public", "hidden"):
         assert f"grader/suites/{suite}/test_causal_attention.py" in infos
     assert not [name for name in infos if "__pycache__" in name or name.endswith(".pyc")]

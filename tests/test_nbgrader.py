@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook  # noqa: E402
 from conftest import ROOT, run_cli  # noqa: E402
 from grader.catalogue import load  # noqa: E402
 from grader.errors import UsageError  # noqa: E402
-from grader.nbgrader_course import write_course  # noqa: E402
+from grader.platforms.nbgrader_course import write_course  # noqa: E402
 from grader.notebook_version import source_notebook, student_notebook  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
 from grader.submission import CONTRACT_NAMES  # noqa: E402

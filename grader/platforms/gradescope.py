@@ -2,7 +2,7 @@
 
 `build_autograder` writes the zip an instructor uploads. Gradescope extracts it into /autograder/source,
 runs `setup.sh` once, then for every submission runs `run_autograder`, which calls `python3 -m
-grader.gradescope`: that grades /autograder/submission and writes /autograder/results/results.json.
+grader.platforms.gradescope`: that grades /autograder/submission and writes /autograder/results/results.json.
 """
 import html
 import json
@@ -15,7 +15,7 @@ from pathlib import Path
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
 from grader.errors import GraderError, UsageError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the grader package
 PROJECT_FILES = ("pyproject.toml", "README.md")
 # Inside the zip (and so in /autograder/source) the assignment sits next to the grader package.
 SOURCE_ASSIGNMENT = PACKAGE_DIR.parent / "assignment.toml"
@@ -50,7 +50,7 @@ if [ "$(id -u)" = 0 ]; then
     mkdir -p "$AUTOGRADER_ROOT/results" && chmod 755 "$AUTOGRADER_ROOT/results"
 fi
 cd "$AUTOGRADER_ROOT/source"
-exec python3 -m grader.gradescope
+exec python3 -m grader.platforms.gradescope
 """
 
 
