@@ -1,5 +1,5 @@
 """The command line: `python -m grader [SUBMISSION] [options]` grades one submission; subcommands
-(`release`, `batch`, `gradescope`, `nbgrader`) serve instructors. It only parses arguments and calls the
+(`release`, `batch`, `gradescope`, `nbgrader`, `classroom`) serve instructors. It only parses arguments and calls the
 library; the project's own errors become a one-line message and an exit status."""
 import argparse
 import json
@@ -11,7 +11,7 @@ from grader.errors import GraderError, UsageError
 
 BELOW_THRESHOLD = 3  # --fail-under: graded, but the total is below the bar (no other outcome exits with 3)
 
-COMMANDS = ("release", "batch", "gradescope", "nbgrader")
+COMMANDS = ("release", "batch", "gradescope", "nbgrader", "classroom")
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -76,6 +76,13 @@ def command_parser(command):
         parser.add_argument("out_zip", metavar="OUT.zip")
         parser.add_argument("--config", metavar="PATH", help="assignment file baked into the autograder")
         parser.add_argument("--force", action="store_true", help="replace an existing OUT.zip")
+    elif command == "classroom":
+        parser.description = "Add GitHub Classroom's autograding workflow to a student release."
+        parser.add_argument("handout_dir", metavar="HANDOUT_DIR")
+        parser.add_argument("--submission", choices=("exercises", "notebook"), default="exercises",
+                            help="what the workflow grades: exercises/ or attention.ipynb (default: exercises)")
+        parser.add_argument("--config", metavar="PATH", help="assignment file: concepts and points")
+        parser.add_argument("--force", action="store_true", help="replace an existing workflow")
     elif command == "nbgrader":
         parser.description = "Write a ready nbgrader course generated from solutions/."
         parser.add_argument("course_dir", metavar="COURSE_DIR")
@@ -172,6 +179,10 @@ def run_command(command, options) -> None:
     elif command == "gradescope":
         from grader.platforms.gradescope import build_autograder
         print(f"wrote the Gradescope autograder to {build_autograder(options.out_zip, config=options.config, force=options.force)}")
+    elif command == "classroom":
+        from grader.platforms.classroom import write_workflow
+        path = write_workflow(options.handout_dir, options.submission, config=options.config, force=options.force)
+        print(f"wrote the GitHub Classroom workflow to {path}")
     elif command == "nbgrader":
         from grader.platforms.nbgrader_course import write_course
         print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")
