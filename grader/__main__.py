@@ -1,5 +1,5 @@
 """The command line: `python -m grader [SUBMISSION] [options]` grades one submission; subcommands
-(`release`, `batch`, `gradescope`, `nbgrader`, `classroom`) serve instructors. It only parses arguments and calls the
+(`release`, `batch`, `gradescope`, `nbgrader`, `classroom`, `prairielearn`) serve instructors. It only parses arguments and calls the
 library; the project's own errors become a one-line message and an exit status."""
 import argparse
 import json
@@ -11,7 +11,7 @@ from grader.errors import GraderError, UsageError
 
 BELOW_THRESHOLD = 3  # --fail-under: graded, but the total is below the bar (no other outcome exits with 3)
 
-COMMANDS = ("release", "batch", "gradescope", "nbgrader", "classroom")
+COMMANDS = ("release", "batch", "gradescope", "nbgrader", "classroom", "prairielearn")
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -83,6 +83,14 @@ def command_parser(command):
                             help="what the workflow grades: exercises/ or attention.ipynb (default: exercises)")
         parser.add_argument("--config", metavar="PATH", help="assignment file: concepts and points")
         parser.add_argument("--force", action="store_true", help="replace an existing workflow")
+    elif command == "prairielearn":
+        from grader.platforms.prairielearn import DEFAULT_IMAGE
+        parser.description = "Write a PrairieLearn question, its external grader and the grader's Docker image."
+        parser.add_argument("out_dir", metavar="OUT_DIR")
+        parser.add_argument("--image", default=DEFAULT_IMAGE,
+                            help=f"the grading image's name, as you push it (default: {DEFAULT_IMAGE})")
+        parser.add_argument("--config", metavar="PATH", help="assignment file baked into the grader")
+        parser.add_argument("--force", action="store_true", help="replace the files this command wrote before")
     elif command == "nbgrader":
         parser.description = "Write a ready nbgrader course generated from solutions/."
         parser.add_argument("course_dir", metavar="COURSE_DIR")
@@ -183,6 +191,10 @@ def run_command(command, options) -> None:
         from grader.platforms.classroom import write_workflow
         path = write_workflow(options.handout_dir, options.submission, config=options.config, force=options.force)
         print(f"wrote the GitHub Classroom workflow to {path}")
+    elif command == "prairielearn":
+        from grader.platforms.prairielearn import write_course as write_prairielearn
+        out = write_prairielearn(options.out_dir, image=options.image, config=options.config, force=options.force)
+        print(f"wrote the PrairieLearn question, grader and image to {out}")
     elif command == "nbgrader":
         from grader.platforms.nbgrader_course import write_course
         print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")

@@ -30,17 +30,18 @@ def check_options(catalogue: Catalogue, device: str, concepts, timeout: float) -
     return tuple(dict.fromkeys(concepts))
 
 
-def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...]]:
-    """(error, notes) from running the submission's cells: missing names are an error, failed cells notes."""
+def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """(error, notes, missing) from running the submission's cells: missing names are an error, failed cells
+    notes."""
     notes = tuple(f"{e['type']}: {e['message']}" + (f" at {e['where']}" if e.get("where") else "")
                   for e in loaded["cells"] if e)
-    missing = [name for name in CONTRACT_NAMES if loaded["names"].get(name) is None]
+    missing = tuple(name for name in CONTRACT_NAMES if loaded["names"].get(name) is None)
     if not missing:
-        return None, notes
+        return None, notes, missing
     error = f"missing definitions: {', '.join(missing)}"
     if notes:
         error += f" (the code stopped with {notes[0]})"
-    return error, notes
+    return error, notes, missing
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
@@ -130,11 +131,11 @@ class Grading:
                                        unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
     def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0,
-                pictures=()) -> Report:
+                pictures=(), missing=CONTRACT_NAMES) -> Report:
         return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
                       grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
                       output=output, notes=notes, public_only=self.session.only_public, layouts=layouts,
-                      output_cut_bytes=output_cut_bytes, pictures=pictures)
+                      output_cut_bytes=output_cut_bytes, pictures=pictures, missing=missing)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -145,8 +146,9 @@ class Grading:
         return self.proxy
 
     def finish(self, outcomes, pictures):
+        missing = ()
         try:
-            error, notes = load_summary(self.proxy.loaded())
+            error, notes, missing = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
         except WorkerStartFailure as exc:
@@ -160,7 +162,7 @@ class Grading:
         pictures = tuple(sorted(pictures, key=lambda p: self.session.concept_ids.index(p.concept)))
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
-                                   layouts, self.proxy.printed.cut_bytes, pictures)
+                                   layouts, self.proxy.printed.cut_bytes, pictures, missing)
 
     def close(self):
         if self.proxy is not None:

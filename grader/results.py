@@ -109,6 +109,7 @@ class Report:
     layouts: tuple[str, ...] = ()  # how each attention class keeps its weights, one line per class
     output_cut_bytes: int = 0  # printed bytes the report does not show
     pictures: tuple[Picture, ...] = ()  # heatmaps of attention weights on the public example
+    missing: tuple[str, ...] = ()  # exercise names the submission does not define (all of them: nothing ran)
 
     @property
     def not_run(self) -> tuple[str, ...]:

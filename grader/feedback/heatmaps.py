@@ -157,3 +157,23 @@ def picture_html(picture: dict, uid: str) -> str:
              f'<details><summary>Values as tables</summary>{"".join(tables)}</details>' if tables else "",
              "</figure>"]
     return "".join(parts)
+
+
+def pair_svg(picture: dict, uid: str) -> str:
+    """A picture as one standalone SVG image (yours beside the other, the legend below), for platforms that show
+    images rather than HTML."""
+    other_is = picture.get("expected_is", "expected")
+    student, other = picture.get("student"), picture.get("expected")
+    tokens = picture["tokens"]
+    maximum = scale_of(student, other)
+    outlined = cells_differ(student, other) if student and other and other_is == "expected" else None
+    panels = [heatmap_svg(m, tokens, title, maximum, f"{uid}-{i}", lines)
+              for i, (m, title, lines) in enumerate(((student, "Yours", outlined),
+                                                      (other, OTHER_TITLE.get(other_is, other_is), None))) if m]
+    width = LABELS_WIDTH + len(tokens) * CELL + 6
+    height = TOP + len(tokens) * CELL + 6
+    nested = "".join(f'<g transform="translate({i * (width + 20)},0)">{panel}</g>' for i, panel in enumerate(panels))
+    legend = f'<g transform="translate(0,{height + 8})">{legend_svg(maximum, f"{uid}-l", outlined is not None)}</g>'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(2 * width + 20, 520)}" height="{height + 46}" '
+            f'role="img" aria-label="{html.escape(picture["label"])}: your attention weights beside '
+            f'{"the expected ones" if other_is == "expected" else "your training-mode ones"}">{nested}{legend}</svg>')

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
 from grader.errors import GraderError, UsageError
+from grader.platforms.bundle import PACKAGE_DIR, grader_files
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the grader package
+PROJECT_DIR = PACKAGE_DIR.parent
+
 PROJECT_FILES = ("pyproject.toml", "README.md")
 # Inside the zip (and so in /autograder/source) the assignment sits next to the grader package.
-SOURCE_ASSIGNMENT = PACKAGE_DIR.parent / "assignment.toml"
+SOURCE_ASSIGNMENT = PROJECT_DIR / "assignment.toml"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed date: the same sources give the same zip
 
 SETUP_SH = """\
@@ -81,11 +83,8 @@ def zip_entries(assignment: Path) -> list[tuple[str, bytes, bool]]:
     """(name in the zip, content, executable) for every file of the autograder, in a fixed order."""
     entries = [("setup.sh", SETUP_SH.encode(), True), ("run_autograder", RUN_AUTOGRADER.encode(), True),
                ("assignment.toml", assignment.read_bytes(), False)]
-    entries += [(name, (PACKAGE_DIR.parent / name).read_bytes(), False) for name in PROJECT_FILES]
-    for path in sorted(PACKAGE_DIR.rglob("*")):
-        relative = path.relative_to(PACKAGE_DIR.parent)
-        if path.is_file() and not any(part == "__pycache__" or part.startswith(".") for part in relative.parts):
-            entries.append((relative.as_posix(), path.read_bytes(), False))
+    entries += [(name, (PROJECT_DIR / name).read_bytes(), False) for name in PROJECT_FILES]
+    entries += [(name, content, False) for name, content in grader_files()]
     return entries
 
 

@@ -1,0 +1,14 @@
+"""The grader's own files, as a platform ships them: the package with both suites, without caches."""
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # grader/
+
+
+def grader_files() -> list[tuple[str, bytes]]:
+    """(path relative to the project, content) for every file of the grader package, in a fixed order."""
+    files = []
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        relative = path.relative_to(PACKAGE_DIR.parent)
+        if path.is_file() and not any(part == "__pycache__" or part.startswith(".") for part in relative.parts):
+            files.append((relative.as_posix(), path.read_bytes()))
+    return files
