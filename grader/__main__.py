@@ -1,17 +1,19 @@
 """The command line: `python -m grader [SUBMISSION] [options]` grades one submission; subcommands
-(`release`, `batch`, `gradescope`, `nbgrader`, `classroom`, `prairielearn`) serve instructors. It only parses arguments and calls the
+(`release`, `batch`, `gradescope`, `nbgrader`, `classroom`, `prairielearn`, `export`) serve
+instructors. It only parses arguments and calls the
 library; the project's own errors become a one-line message and an exit status."""
 import argparse
 import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from grader.errors import GraderError, UsageError
 
 BELOW_THRESHOLD = 3  # --fail-under: graded, but the total is below the bar (no other outcome exits with 3)
 
-COMMANDS = ("release", "batch", "gradescope", "nbgrader", "classroom", "prairielearn")
+COMMANDS = ("release", "batch", "gradescope", "nbgrader", "classroom", "prairielearn", "export")
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -91,6 +93,15 @@ def command_parser(command):
                             help=f"the grading image's name, as you push it (default: {DEFAULT_IMAGE})")
         parser.add_argument("--config", metavar="PATH", help="assignment file baked into the grader")
         parser.add_argument("--force", action="store_true", help="replace the files this command wrote before")
+    elif command == "export":
+        parser.description = "Write a graded batch's totals into a Canvas gradebook import or a Moodle worksheet."
+        parser.add_argument("graded_dir", metavar="GRADED_DIR", help="the --out folder of a batch")
+        parser.add_argument("--to", required=True, choices=("canvas", "moodle"))
+        parser.add_argument("--gradebook", metavar="CANVAS_EXPORT.csv", help="canvas: the gradebook Canvas exported")
+        parser.add_argument("--assignment", metavar="'NAME (ID)'", help="canvas: the assignment's column")
+        parser.add_argument("--worksheet", metavar="WORKSHEET.csv", help="moodle: the assignment's grading worksheet")
+        parser.add_argument("--out", required=True, metavar="IMPORT.csv", help="the file to import into the LMS")
+        parser.add_argument("--force", action="store_true", help="replace an existing --out and unmatched.csv")
     elif command == "nbgrader":
         parser.description = "Write a ready nbgrader course generated from solutions/."
         parser.add_argument("course_dir", metavar="COURSE_DIR")
@@ -127,8 +138,6 @@ def grade_one(options) -> int:
 
 def check_output_path(path: str, kind: str, submission: str) -> None:
     """Refuse, before grading, a path that cannot take the output or that is the submission itself."""
-    from pathlib import Path
-
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"cannot write the {kind} to {path}: it is a folder; give a file name")
@@ -195,6 +204,14 @@ def run_command(command, options) -> None:
         from grader.platforms.prairielearn import write_course as write_prairielearn
         out = write_prairielearn(options.out_dir, image=options.image, config=options.config, force=options.force)
         print(f"wrote the PrairieLearn question, grader and image to {out}")
+    elif command == "export":
+        from grader.platforms.gradebooks import export
+        result = export(options.graded_dir, options.to, options.out, gradebook=options.gradebook,
+                        assignment=options.assignment, worksheet=options.worksheet, force=options.force)
+        for kind, who, detail in result.unmatched:
+            print(f"unmatched: {kind}: {who} ({detail})", file=sys.stderr)
+        print(f"wrote {options.out}" + (f"; {len(result.unmatched)} unmatched, listed in "
+                                        f"{Path(options.out).parent / 'unmatched.csv'}" if result.unmatched else ""))
     elif command == "nbgrader":
         from grader.platforms.nbgrader_course import write_course
         print(f"wrote the nbgrader course to {write_course(options.course_dir, config=options.config, force=options.force)}")

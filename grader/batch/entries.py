@@ -11,17 +11,25 @@ from grader.errors import UsageError
 GRADABLE_SUFFIXES = (".py", ".ipynb", ".zip")
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
-# File names as learning-management systems rename them; each pattern's `id` group is the student id.
+# File names as learning-management systems rename them; each pattern's `id` group is the student id, and its
+# `lms_id` group the LMS's own number for the student (see LmsId), where the name carries one.
 LMS_PATTERNS = (
     # Canvas: login[_late]_userid_submissionid_original.py
-    re.compile(r"^(?P<id>[^_]+)_(?:late_)?\d+_\d+_.+$", re.IGNORECASE),
-    # Moodle: Full Name_12345_assignsubmission_file_[original.py]
-    re.compile(r"^(?P<id>.+?)_\d+_assignsubmission_(?:file|onlinetext)_.*$"),
+    ("canvas", re.compile(r"^(?P<id>[^_]+)_(?:late_)?(?P<lms_id>\d+)_\d+_.+$", re.IGNORECASE)),
+    # Moodle: Full Name_12345_assignsubmission_file_[original.py] (12345: the participant id)
+    ("moodle", re.compile(r"^(?P<id>.+?)_(?P<lms_id>\d+)_assignsubmission_(?:file|onlinetext)_.*$")),
     # Blackboard: Assignment_username_attempt_2026-11-27-10-30-00[_original.py]
-    re.compile(r"^.+?_(?P<id>[^_]+)_attempt_\d{4}(?:-\d{2}){5}(?:_.*)?$"),
+    ("blackboard", re.compile(r"^.+?_(?P<id>[^_]+)_attempt_\d{4}(?:-\d{2}){5}(?:_.*)?$")),
     # A student id and a submission number before the original name: id_3_original.py
-    re.compile(r"^(?P<id>[^_]+)_\d+_.+$"),
+    (None, re.compile(r"^(?P<id>[^_]+)_\d+_.+$")),
 )
+
+
+@dataclass(frozen=True)
+class LmsId:
+    """The number an LMS's download name gives a student: Canvas's user id, Moodle's participant id."""
+    lms: str  # canvas | moodle
+    id: str
 
 
 @dataclass(frozen=True)
@@ -30,44 +38,66 @@ class Entry:
     student: str
     path: Path  # the entry as downloaded: a file, a folder or a zip
     problem: str | None = None  # why it cannot be graded (e.g. two entries for one student)
+    lms_id: LmsId | None = None  # kept for gradebook exports (grader.platforms.gradebooks)
 
 
 def student_id(entry: Path) -> str:
     """The student id an entry's name stands for: the name without suffix, undone of LMS renaming."""
+    return identify(entry)[0]
+
+
+def identify(entry: Path) -> tuple[str, LmsId | None]:
+    """(student id, the LMS's number for the student if the name carries one) for an entry."""
     stem = entry.name if entry.is_dir() else entry.name[: -len(entry.suffix)] if entry.suffix else entry.name
-    full = entry.name
-    for pattern in LMS_PATTERNS:
-        match = pattern.match(full)
+    lms_id = None
+    for lms, pattern in LMS_PATTERNS:
+        match = pattern.match(entry.name)
         if match:
             stem = match.group("id")
+            lms_id = LmsId(lms, match.group("lms_id")) if "lms_id" in pattern.groupindex else None
             break
-    return re.sub(r"[^\w.@+-]+", "_", stem).strip("._") or "student"
+    return safe_id(stem), lms_id
+
+
+def safe_id(name: str) -> str:
+    """A student id usable as a file name: runs of other characters become one underscore."""
+    return re.sub(r"[^\w.@+-]+", "_", name).strip("._") or "student"
 
 
 def find_entries(submissions_dir: Path) -> tuple[list[Entry], list[str]]:
-    """The class's entries sorted by student id, and the names that were skipped as not gradable."""
+    """The class's entries sorted by student id, and the names that were skipped as not gradable.
+
+    Entries whose names map to one id but carry different LMS numbers (two Moodle students with one full name)
+    stay two students, each id suffixed with its number.
+    """
     if not submissions_dir.exists():
         raise UsageError(f"submissions folder not found: {submissions_dir}")
     if not submissions_dir.is_dir():
         raise UsageError(f"not a folder: {submissions_dir} (give the folder that holds one entry per student)")
-    by_student: dict[str, list[Path]] = {}
+    by_student: dict[str, list[tuple[Path, LmsId | None]]] = {}
     skipped = []
     for path in sorted(submissions_dir.iterdir()):
         if path.name.startswith((".", "__")):
             continue
         if path.is_dir() or path.suffix in GRADABLE_SUFFIXES:
-            by_student.setdefault(student_id(path), []).append(path)
+            student, lms_id = identify(path)
+            by_student.setdefault(student, []).append((path, lms_id))
         else:
             skipped.append(path.name)
     if not by_student:
         raise UsageError(f"no submissions in {submissions_dir}: expected .py, .ipynb or .zip files or folders")
     entries = []
-    for student, paths in sorted(by_student.items()):
+    for student, found in sorted(by_student.items()):
+        numbers = [lms_id for _, lms_id in found]
+        if len(found) > 1 and None not in numbers and len(set(numbers)) == len(numbers):
+            entries += [Entry(f"{student}_{lms_id.id}", path, None, lms_id) for path, lms_id in found]
+            continue
         problem = None
-        if len(paths) > 1:
-            problem = f"several entries map to student {student}: {', '.join(p.name for p in paths)}; keep one"
-        entries.append(Entry(student, paths[0], problem))
-    return entries, skipped
+        if len(found) > 1:
+            problem = (f"several entries map to student {student}: {', '.join(p.name for p, _ in found)}; "
+                       "keep one")
+        entries.append(Entry(student, found[0][0], problem, found[0][1]))
+    return sorted(entries, key=lambda e: e.student), skipped
 
 
 def content_hash(path: Path) -> str:

@@ -52,6 +52,11 @@ def cache_key(entry: Entry, options: dict) -> str:
     return digest.hexdigest()
 
 
+def lms_id_json(entry: Entry) -> dict | None:
+    """The LMS's own number for the student, as the download name gave it (for gradebook exports)."""
+    return None if entry.lms_id is None else {"lms": entry.lms_id.lms, "id": entry.lms_id.id}
+
+
 def error_report(student: str, reason: str, catalogue, device: str) -> dict:
     """A report for a student who could not be graded at all: every concept at zero with the reason."""
     return {"submission": student, "status": "error", "error": reason, "score": 0.0,
@@ -123,7 +128,8 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         key = cache_key(entry, options)
         saved = None if force or entry.student in students else _saved_report(report_path, key)
         if entry.problem:
-            reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device), "cache_key": key}
+            reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device), "cache_key": key,
+                                      "lms_id": lms_id_json(entry)}
             _write_report(out_dir, entry.student, reports[entry.student])
         elif saved is not None:
             reports[entry.student] = saved
@@ -137,8 +143,9 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     work_dir = out_dir / ".unpacked"
     try:
         grading = (device, timeout, str(config_path), sandbox, memory_gb)
+        lms_ids = {entry.student: lms_id_json(entry) for entry in entries}
         for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
-            reports[student] = report
+            report = reports[student] = {**report, "lms_id": lms_ids[student]}
             _write_report(out_dir, student, report)  # as each finishes: an interrupted batch resumes from here
             done += 1
             if on_progress:
