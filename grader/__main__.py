@@ -46,6 +46,8 @@ def grade_parser():
                         help="a folder (copy of exercises/), a .py file or a .ipynb notebook (default: ./exercises)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
     parser.add_argument("--html", metavar="PATH", help="also write the feedback page (with its heatmaps) to PATH")
+    parser.add_argument("--pytest-json", metavar="PATH",
+                        help="also write pytest-json-report's report to PATH (needs the platforms extra)")
     parser.add_argument("--no-pictures", dest="pictures", action="store_false",
                         help="leave the text heatmaps out of the terminal report (JSON and HTML keep them)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
@@ -72,6 +74,8 @@ def command_parser(command):
         parser.add_argument("--force", action="store_true", help="regrade everyone, ignoring saved reports")
         parser.add_argument("--student", action="append", default=[], metavar="ID",
                             help="regrade only this student (repeatable)")
+        parser.add_argument("--pytest-json", action="store_true",
+                            help="also write reports/<student>.pytest.json in pytest-json-report's format")
         _grading_options(parser)
     elif command == "gradescope":
         parser.description = "Build a Gradescope autograder zip (setup.sh and run_autograder at its top)."
@@ -117,11 +121,13 @@ def grade_one(options) -> int:
     from grader.scoring import Threshold
 
     threshold = Threshold.parse(options.fail_under) if options.fail_under is not None else None
-    outputs = {kind: path for kind, path in (("JSON report", options.json), ("feedback page", options.html)) if path}
+    outputs = {kind: path for kind, path in (("JSON report", options.json), ("feedback page", options.html),
+                                             ("pytest-json-report report", options.pytest_json)) if path}
     for kind, path in outputs.items():
         check_output_path(path, kind, options.submission)
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
-                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory)
+                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
+                   pytest_json=bool(options.pytest_json))
     warn_about_sandbox(options.sandbox, quiet=report.public_only)
     print(render_table(report, pictures=options.pictures), end="")
     data = to_json(report)
@@ -129,6 +135,8 @@ def grade_one(options) -> int:
         write_output(options.json, "JSON report", json.dumps(data, indent=2) + "\n")
     if options.html:
         write_output(options.html, "feedback page", feedback_html(report.submission, data))
+    if options.pytest_json:
+        write_output(options.pytest_json, "pytest-json-report report", json.dumps(report.pytest_json, indent=2) + "\n")
     if threshold is not None and not threshold.met_by(report.score, report.max_score):
         print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
               f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)
@@ -191,6 +199,7 @@ def run_command(command, options) -> None:
             summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
                                   device=options.device, force=options.force, students=options.student,
                                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
+                                  pytest_json=options.pytest_json,
                                   on_progress=warning_first(on_progress, options.sandbox))
         print(summary)
     elif command == "gradescope":

@@ -1,5 +1,5 @@
 """Grade one submission: read it, start its worker, run the suites, score the concepts."""
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import __version__, installation
@@ -45,17 +45,20 @@ def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...], tuple[str, 
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
-          config=None, sandbox: bool = True, memory_gb: float = DEFAULT_MEMORY_GB) -> Report:
+          config=None, sandbox: bool = True, memory_gb: float = DEFAULT_MEMORY_GB, pytest_json: bool = False) -> Report:
     """Grade the submission at `submission_path` and return its report.
 
     `config` is an assignment file (concepts and points; default grader/assignment.toml). Raises UsageError
     for bad options or a path that does not exist; every problem of the submission itself (syntax errors,
-    crashes, hangs) ends up in the report instead.
+    crashes, hangs) ends up in the report instead. With `pytest_json`, the report carries pytest-json-report's.
     """
     catalogue = load_catalogue(Path(config)) if config else load_catalogue()
     selected = check_options(catalogue, device, concepts, timeout)
+    if pytest_json:
+        from grader.platforms.pytest_json import require
+        require()
     return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
-                            sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb))
+                            sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb), pytest_json=pytest_json)
 
 
 def worker_limits(timeout: float, memory_gb: float) -> Limits:
@@ -66,22 +69,25 @@ def worker_limits(timeout: float, memory_gb: float) -> Limits:
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
                      timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
-                     limits: Limits | None = None, zygote: ZygoteClient | None = None) -> Report:
+                     limits: Limits | None = None, zygote: ZygoteClient | None = None, pytest_json: bool = False) -> Report:
     """Grade a submission already read from disk (or built from notebook cells) against the catalogue.
 
     The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`. With a
     zygote (batch grading), the submission's workers are forked from it instead of started afresh.
     """
     return grade_submissions([submission], catalogue, device=device, concepts=concepts, timeout=timeout,
-                             visibilities=visibilities, sandbox=sandbox, limits=limits, zygote=zygote)[0]
+                             visibilities=visibilities, sandbox=sandbox, limits=limits, zygote=zygote,
+                             pytest_json=pytest_json)[0]
 
 
 def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
                       timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
-                      limits: Limits | None = None, zygote: ZygoteClient | None = None) -> list[Report]:
+                      limits: Limits | None = None, zygote: ZygoteClient | None = None,
+                      pytest_json: bool = False) -> list[Report]:
     """Grade several submissions in one pytest session, one after the other; returns their reports in order.
 
-    Each submission has its own worker and its own time budget of `timeout` seconds.
+    Each submission has its own worker and its own time budget of `timeout` seconds. With `pytest_json`, each
+    has a session of its own, and its report carries pytest-json-report's report of it.
     """
     session = Session(catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout, sandbox or detect(),
                       limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote,
@@ -95,8 +101,11 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
                 import torch
                 if not torch.cuda.is_available():
                     raise UsageError("--device cuda: no CUDA device is available on this machine")
-            run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids, visibilities=visibilities,
-                       attribute_contract=catalogue.attribute_contract)
+            json_reports = run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids,
+                                      visibilities=visibilities, attribute_contract=catalogue.attribute_contract,
+                                      pytest_json=pytest_json)
+            for grading, json_report in zip(runnable, json_reports or ()):
+                grading.report = replace(grading.report, pytest_json=json_report)
     finally:
         for grading in runnable:
             grading.close()

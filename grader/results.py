@@ -1,5 +1,5 @@
 """What grading produced: frozen records with derived scores. Specs live in catalogue.py."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grader.catalogue import Concept
 
@@ -110,6 +110,7 @@ class Report:
     output_cut_bytes: int = 0  # printed bytes the report does not show
     pictures: tuple[Picture, ...] = ()  # heatmaps of attention weights on the public example
     missing: tuple[str, ...] = ()  # exercise names the submission does not define (all of them: nothing ran)
+    pytest_json: dict | None = field(default=None, compare=False)  # pytest-json-report's report, when asked for
 
     @property
     def not_run(self) -> tuple[str, ...]:

@@ -64,12 +64,27 @@ def _no_plugin_autoload():
 
 def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[str, ...],
                selected: tuple[str, ...] = (), root: Path = SUITES_DIR, visibilities=VISIBILITY_DIRS,
-               attribute_contract: bool = True):
+               attribute_contract: bool = True, pytest_json: bool = False) -> list[dict] | None:
     """Run every suite test of the selected concepts (and visibilities) against each student in turn.
 
     One pytest session serves them all: the suites are collected once, then each student's tests run
-    together, and `finish` hands each student's outcomes over before the next student starts.
+    together, and `finish` hands each student's outcomes over before the next student starts. With
+    `pytest_json`, each student gets a session of their own and their pytest-json-report report is returned.
     """
+    if not pytest_json:
+        _session(students, device, concept_ids, selected, root, visibilities, attribute_contract)
+        return None
+    from grader.platforms.pytest_json import GradedOutcomes
+
+    reports = []
+    for student in students:
+        reports.append(_session([student], device, concept_ids, selected, root, visibilities, attribute_contract,
+                                GradedOutcomes).report)
+    return reports
+
+
+def _session(students, device, concept_ids, selected, root, visibilities, attribute_contract, json_recorder=None):
+    """One pytest session over the students; returns the JSON recorder, if one was asked for."""
     import pytest
 
     from grader.plugin import GradingPlugin
@@ -81,9 +96,18 @@ def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[s
             "--import-mode=importlib", "-s", "-q", "--no-header",
             "--tb=no"]  # outcomes come from the plugin's classification, not from tracebacks
     plugin = GradingPlugin(students, device, concept_ids, selected, attribute_contract)
+    plugins = [plugin]
+    recorder = None
+    if json_recorder is not None:
+        from grader.platforms import pytest_json
+
+        recorder = json_recorder(plugin)
+        args += pytest_json.ARGS
+        plugins.append(recorder)
     log = io.StringIO()
     with _no_plugin_autoload(), contextlib.redirect_stdout(log):
-        code = pytest.main(args, plugins=[plugin])
+        code = pytest.main(args, plugins=plugins)
     if plugin.broken_collectors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = plugin.broken_collectors[0] if plugin.broken_collectors else log.getvalue()[-2000:]
         raise GraderError(f"the grading suites could not run: {detail}")
+    return recorder

@@ -31,17 +31,18 @@ def _catalogue(config: str):
 
 
 def grade_chunk(entries: list[tuple[str, str]], device: str, timeout: float, config: str, sandbox: bool,
-                memory_gb: float, zygote_path: str | None) -> list[dict | str]:
-    """Grade (path, label) submissions in one pytest session; returns each one's JSON report in order.
+                memory_gb: float, pytest_json: bool, zygote_path: str | None) -> list[dict | str]:
+    """Grade (path, label) submissions in one pytest session; returns each one's JSON report in order (with
+    its pytest-json-report report under "pytest_json" when asked for).
 
     If the session itself fails, each submission is graded on its own, so that one student's problem
     becomes that student's error (a string) rather than the whole chunk's.
     """
     options = dict(device=device, timeout=timeout, sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
-                   zygote=_zygote(zygote_path) if zygote_path else None)
+                   zygote=_zygote(zygote_path) if zygote_path else None, pytest_json=pytest_json)
     catalogue = _catalogue(config)
     try:
-        return [to_json(report) for report in
+        return [_json(report) for report in
                 grade_submissions([locate(path, label) for path, label in entries], catalogue, **options)]
     except Exception:  # noqa: BLE001 - fall back to one session per student to find whose problem it is
         if len(entries) == 1:
@@ -49,10 +50,15 @@ def grade_chunk(entries: list[tuple[str, str]], device: str, timeout: float, con
     reports = []
     for path, label in entries:
         try:
-            reports.append(to_json(grade_submission(locate(path, label), catalogue, **options)))
+            reports.append(_json(grade_submission(locate(path, label), catalogue, **options)))
         except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
             reports.append(f"grading failed: {type(exc).__name__}: {exc}")
     return reports
+
+
+def _json(report) -> dict:
+    data = to_json(report)
+    return data if report.pytest_json is None else {**data, "pytest_json": report.pytest_json}
 
 
 # Grading processes run side by side, one per core: threads within one would only fight over the cores.

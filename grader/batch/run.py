@@ -85,6 +85,10 @@ def _remove_leftovers(out_dir: Path):
 
 
 def _write_report(out_dir: Path, student: str, report: dict):
+    """reports/<student>.json, and beside it the pytest-json-report report the grading process sent, if any."""
+    pytest_json = report.pop("pytest_json", None)
+    if pytest_json is not None:
+        _write(out_dir / "reports" / f"{student}.pytest.json", json.dumps(pytest_json, indent=2) + "\n")
     _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
 
 
@@ -97,17 +101,21 @@ def _saved_report(path: Path, key: str) -> dict | None:
 
 
 def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT, device="cpu", force=False,
-                students=(), config=None, sandbox=True, memory_gb=DEFAULT_MEMORY_GB,
+                students=(), config=None, sandbox=True, memory_gb=DEFAULT_MEMORY_GB, pytest_json=False,
                 on_progress=None) -> BatchSummary:
     """Grade every entry of submissions_dir into out_dir (reports/, feedback/, grades.csv, summary.html).
 
     `on_progress(done, total, student)` is called as students finish. One student's failure never stops
-    the class: it becomes that student's error report.
+    the class: it becomes that student's error report. With `pytest_json`, each graded student also gets
+    reports/<student>.pytest.json (pytest-json-report's format; one pytest session per student).
     """
     config_path = Path(config) if config else ASSIGNMENT_FILE
     catalogue = load_catalogue(config_path)
     check_options(catalogue, device, (), timeout)
     worker_limits(timeout, memory_gb)  # validates memory_gb
+    if pytest_json:
+        from grader.platforms.pytest_json import require
+        require()
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
@@ -120,7 +128,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out_dir)
     options = {"device": device, "timeout": timeout, "config": config_path.read_text(encoding="utf-8"),
-               "sandbox": sandbox, "memory_gb": memory_gb}
+               "sandbox": sandbox, "memory_gb": memory_gb, "pytest_json": pytest_json}
 
     reports, to_grade, reused = {}, [], 0
     for entry in entries:
@@ -142,7 +150,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         on_progress(done, len(entries), None)
     work_dir = out_dir / ".unpacked"
     try:
-        grading = (device, timeout, str(config_path), sandbox, memory_gb)
+        grading = (device, timeout, str(config_path), sandbox, memory_gb, pytest_json)
         lms_ids = {entry.student: lms_id_json(entry) for entry in entries}
         for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             report = reports[student] = {**report, "lms_id": lms_ids[student]}
