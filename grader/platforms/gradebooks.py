@@ -89,6 +89,7 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
         raise UsageError("the Canvas gradebook must start with the columns Student, ID (export it from Canvas's "
                          "Gradebook: Export > Export Entire Gradebook)")
     header = gradebook[0]
+    gradebook = [header] + [row + [""] * (len(header) - len(row)) for row in gradebook[1:]]
     if assignment not in header:
         columns = [c for c in header if c.endswith(")") and "(" in c]
         raise UsageError(f"no column {assignment!r} in the gradebook; its assignments are: {', '.join(columns)}")
@@ -109,7 +110,7 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
     for row in gradebook[1:]:
         if not row or row is points_row or "Points Possible" in row[0]:
             continue
-        cell = {name: row[i] if i < len(row) else "" for name, i in where.items()}
+        cell = {name: row[i] for name, i in where.items()}
         student = (by_canvas_id.get(cell["ID"]) or by_student.get(cell.get("SIS Login ID", "").lower() or "\0")
                    or by_student.get(cell.get("SIS User ID", "").lower() or "\0"))
         if student is None or student.student in matched:
