@@ -125,6 +125,8 @@ def grade_one(options) -> int:
                                              ("pytest-json-report report", options.pytest_json)) if path}
     for kind, path in outputs.items():
         check_output_path(path, kind, options.submission)
+    if len({Path(path).resolve() for path in outputs.values()}) < len(outputs):
+        raise UsageError("--json, --html and --pytest-json must name different files")
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
                    config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
                    pytest_json=bool(options.pytest_json))

@@ -62,6 +62,8 @@ def _read_toml(path: Path, error=GraderError) -> dict:
 def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
     """Build and validate a catalogue; raises GraderError naming the bad entry."""
     for kind, fields in (("concepts", ("title", "hint")), ("misconceptions", ("title", "concept", "feedback"))):
+        if not isinstance(catalogue.get(kind, {}), dict):
+            raise GraderError(f"malformed catalogue: {kind} must be a table of [{kind}.ID] entries")
         for entry_id, entry in catalogue.get(kind, {}).items():
             missing = [f for f in fields if f not in entry] if isinstance(entry, dict) else list(fields)
             if missing:

@@ -12,6 +12,7 @@ import io
 import os
 import re
 import sys
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,8 @@ class CheckedConcept:
         parts = [f"<p><strong>{html.escape(self.label)}</strong> (public checks)</p>",
                  concept_table_html([concept_row_html(concept_json(self.result))])]
         if self.result.status != "passed":
-            parts += [picture_html(picture_json(p), f"{self.result.concept.id}-{i}")
+            shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
+            parts += [picture_html(picture_json(p), f"{self.result.concept.id}-{shown}-{i}")
                       for i, p in enumerate(self.pictures)]
         return f'<div class="attention-check">{"".join(parts)}</div>'
 

@@ -111,6 +111,12 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
             grading.close()
     if any(grading.report is None for grading in gradings):
         raise GraderError("grading stopped before every submission was graded")
+    if pytest_json:
+        from grader.platforms.pytest_json import unrunnable
+
+        for grading in gradings:
+            if grading.report.pytest_json is None:
+                grading.report = replace(grading.report, pytest_json=unrunnable(grading.report.error or "not run"))
     return [grading.report for grading in gradings]
 
 
@@ -140,11 +146,12 @@ class Grading:
                                        unrunnable(session.catalogue, session.concept_ids, submission.problem))
 
     def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0,
-                pictures=(), missing=CONTRACT_NAMES) -> Report:
+                pictures=(), missing=CONTRACT_NAMES, grader_fault=False) -> Report:
         return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
                       grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
                       output=output, notes=notes, public_only=self.session.only_public, layouts=layouts,
-                      output_cut_bytes=output_cut_bytes, pictures=pictures, missing=missing)
+                      output_cut_bytes=output_cut_bytes, pictures=pictures, missing=missing,
+                      grader_fault=grader_fault)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -155,23 +162,24 @@ class Grading:
         return self.proxy
 
     def finish(self, outcomes, pictures):
-        missing = ()
+        missing, started = (), True
         try:
             error, notes, missing = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
         except WorkerStartFailure as exc:
-            error, notes = f"grader error, not the student's: {exc}", ()
+            error, notes, started = f"grader error, not the student's: {exc}", (), False
         finally:
             self.close()
         faults = [outcome.message for outcome in outcomes if outcome.grader_fault]
         if faults and not error:
             error = f"grader error, not the student's: {faults[0].removeprefix('grader error: ')}"
+        grader_fault = bool(faults) or not started
         results = score(self.session.catalogue, outcomes, self.session.concept_ids)
         pictures = tuple(sorted(pictures, key=lambda p: self.session.concept_ids.index(p.concept)))
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
-                                   layouts, self.proxy.printed.cut_bytes, pictures, missing)
+                                   layouts, self.proxy.printed.cut_bytes, pictures, missing, grader_fault)
 
     def close(self):
         if self.proxy is not None:

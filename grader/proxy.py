@@ -28,6 +28,7 @@ from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
+PICTURE_TIMEOUT = 3.0  # seconds for a picture's request: the pictures are feedback, never worth a test's time
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
 
 
@@ -428,25 +429,27 @@ class StudentProxy:
             raise StudentCrash("the worker sent a malformed reply")
         return reply
 
-    def request(self, message: dict, what: str, target: str | None = None):
+    def request(self, message: dict, what: str, target: str | None = None, picture: bool = False):
         """Send one request and return its answer; student failures come back as exceptions.
 
         `target` names the student code the request runs (a function, or Class.forward). Once a target
         has hung past its own limit or killed its worker, later requests for it fail at once with the same
         reason, so that a broken class costs its tests but not the whole time budget. A call that its
-        concept's share of the budget cut short marks nothing: other concepts still run that code.
+        concept's share of the budget cut short marks nothing: other concepts still run that code. Neither
+        does a `picture`'s request (grader.feedback.example), which also waits at most PICTURE_TIMEOUT.
         """
         if target in self.broken:
             problem = self.broken[target]
             raise type(problem)(f"{problem} (earlier; not run again)")
         self._ensure_loaded()
-        deadline = self._deadline(self.call_timeout)  # a share already spent leaves the worker as it is
+        limit = min(self.call_timeout, PICTURE_TIMEOUT) if picture else self.call_timeout
+        deadline = self._deadline(limit)  # a share already spent leaves the worker as it is
         try:
             self.worker.send(wire.encode(message), deadline)
-            reply = self._receive(self.call_timeout, what)
+            reply = self._receive(limit, what)
         except (StudentTimeout, StudentCrash) as problem:
             self.close()
-            if target is not None and not isinstance(problem, BudgetSpent):
+            if target is not None and not picture and not isinstance(problem, BudgetSpent):
                 self.broken[target] = problem
             raise
         finally:
@@ -478,19 +481,19 @@ class StudentProxy:
             raise MissingName(name, f"{self.submission.display_path} does not define it")
         return kind
 
-    def call(self, name, *args, seed=0, construct_on=None, canned=None, then=None, **kwargs):
+    def call(self, name, *args, seed=0, construct_on=None, canned=None, then=None, picture=False, **kwargs):
         """Call a contract name with tensors or plain values; returns a tensor, a ModuleHandle or a value.
 
         `then` ({"load": {"required": ..., "optional": ...}, "training": bool, "runs": [...]}) is applied by
         the worker to a module the call returns, in the same round trip; the load's result is the handle's
-        `loaded`, the runs' outputs its `outputs`.
+        `loaded`, the runs' outputs its `outputs`. `picture` marks a picture's request (see request).
         """
         self.check_defined(name)
         message = {"op": "call", "name": name, "args": encode_args(args), "kwargs": encode_args(kwargs),
                    "seed": seed, "construct_on": construct_on, "canned": canned or {}, "then": then or {}}
         # A call that also runs forward is that forward's: a hang there must not block building the class.
         target = f"{name}.forward" if then and "runs" in then else name
-        reply = self.request(message, f"calling {name}", target=target)
+        reply = self.request(message, f"calling {name}", target=target, picture=picture)
         result = self.unwrap(reply, name)
         if isinstance(result, ModuleHandle) and then and "load" in then:
             if not isinstance(reply.get("loaded"), dict):
@@ -502,7 +505,7 @@ class StudentProxy:
             result.outputs = [self.unwrap(output, f"{name}.forward") for output in reply["outputs"]]
         return result
 
-    def build(self, name, *args, construct_on=None, weights=None, training=None, runs=(), **kwargs):
+    def build(self, name, *args, construct_on=None, weights=None, training=None, runs=(), picture=False, **kwargs):
         """Construct one of the student's classes (or call a factory function) and return its handle.
 
         weights (required, optional) are loaded into it, training sets its mode, and each run (inputs,
@@ -516,7 +519,7 @@ class StudentProxy:
             then["training"] = training
         if runs:
             then["runs"] = [{"args": encode_args(inputs), "training": mode, "seed": seed} for inputs, mode, seed in runs]
-        result = self.call(name, *args, construct_on=construct_on, then=then, **kwargs)
+        result = self.call(name, *args, construct_on=construct_on, then=then, picture=picture, **kwargs)
         if not isinstance(result, ModuleHandle):
             raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
         return result

@@ -13,6 +13,7 @@ def to_json(report: Report) -> dict:
         "submission": report.submission,
         "status": report.status,
         "error": report.error,
+        "grader_fault": report.grader_fault,
         "score": report.score,
         "max_score": report.max_score,
         "device": report.device,

@@ -110,6 +110,7 @@ class Report:
     output_cut_bytes: int = 0  # printed bytes the report does not show
     pictures: tuple[Picture, ...] = ()  # heatmaps of attention weights on the public example
     missing: tuple[str, ...] = ()  # exercise names the submission does not define (all of them: nothing ran)
+    grader_fault: bool = False  # the grader failed (see error): not a grade the student earned
     pytest_json: dict | None = field(default=None, compare=False)  # pytest-json-report's report, when asked for
 
     @property

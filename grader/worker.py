@@ -196,8 +196,15 @@ class Worker:
     def run(self, handle, run):
         """One forward in the given mode from the given random state (a picture's matrix, see grader.feedback)."""
         self.set_mode(handle, bool(run.get("training", False)))
-        torch.default_generator.manual_seed(int(run.get("seed", 0)))
+        self.seed(int(run.get("seed", 0)))
         return self.forward(handle, run.get("args", []))
+
+    def seed(self, seed: int):
+        # torch.manual_seed does the same but costs a hundred times more: it visits every device type.
+        torch.default_generator.manual_seed(seed)
+        if self.device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        random.seed(seed)
 
     def forward(self, handle, args):
         return self.from_student(self.object(handle)(*self.to_student(args)))
@@ -270,12 +277,7 @@ class Worker:
     def handle(self, request):
         op = request.get("op")
         seed = request.get("seed", 0)
-        # Every request starts from the same random state, whatever the student's code seeded before.
-        # (torch.manual_seed does the same but costs a hundred times more: it visits every device type.)
-        torch.default_generator.manual_seed(seed)
-        if self.device.type == "cuda":
-            torch.cuda.manual_seed(seed)
-        random.seed(seed)
+        self.seed(seed)  # every request starts from the same random state, whatever the student's code seeded
         try:
             if op == "load":
                 return {"ok": self.load(request["cells"], request["names"], request.get("search_path"))}

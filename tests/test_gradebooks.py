@@ -15,6 +15,8 @@ CLASS = {
     "doejohn_late_1002_5002_attention.py": MISTAKEN,
     "leeann_1003_5003_attention.py": solution_source(),  # no gradebook row
     "kimlee.py": MISTAKEN,  # renamed by hand: matched by SIS Login ID
+    "carol_1007_6001_attention.py": solution_source(),  # two entries for one student: not graded, left blank
+    "carol_1007_6002_attention.py": MISTAKEN,
     "Ann Lee_201_assignsubmission_file_attention.py": solution_source(),  # Moodle: two students, one name
     "Ann Lee_202_assignsubmission_file_attention.py": MISTAKEN,
     "Bob Ray_203_assignsubmission_file_attention.py": MISTAKEN,
@@ -26,6 +28,8 @@ CANVAS_EXPORT = (
     '"Doe, John",1002,S2,doejohn,Section A,7.00,,7.00\n'
     '"Lee, Kim",1006,S6,kimlee,Section B,8.00,,8.00\n'
     '"Absent, Max",1004,S4,absentmax,Section B,,,0.00\n'
+    '"Two, Carol",1007,S7,carol,Section B,5.00,,5.00\n'
+    ",,,,,,,\n"  # a blank line: not a student
 )
 MOODLE_WORKSHEET = (
     "Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,"
@@ -50,7 +54,10 @@ def test_download_names_give_the_student_and_the_lms_number(tmp_path):
     entries, _ = find_entries(tmp_path)
     students = {e.student: e for e in entries}
     assert {"Ann_Lee_201", "Ann_Lee_202", "Bob_Ray", "doejohn", "smithjane"} <= set(students)
-    assert not any(e.problem for e in entries)  # two Ann Lees are two students, not a clash
+    assert [e.student for e in entries if e.problem] == ["carol"]  # two Ann Lees are two students, not a clash
+    (tmp_path / "Ann_Lee_201.py").write_text("")  # an id the split gives already taken: one student, two entries
+    clash = {e.student: e for e in find_entries(tmp_path)[0]}["Ann_Lee_201"]
+    assert "several entries map to student Ann_Lee_201" in clash.problem
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,8 @@ def test_canvas_import_scales_totals_and_leaves_rows_without_a_submission_blank(
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Attention (12345)"]
     assert table[1][0].strip() == "Points Possible" and table[1][-1] == "50.00"
     by_id = {row[1]: row[-1] for row in table[2:]}
-    assert by_id == {"1001": "50", "1002": "47", "1006": "47", "1004": ""}  # 94% of 50; blank, not 0
+    assert by_id == {"1001": "50", "1002": "47", "1006": "47", "1004": "", "1007": ""}  # 94% of 50; blank, not 0
+    assert "unmatched: not graded (left blank): carol (several entries map to student carol" in result.stderr
     assert "unmatched: graded student without a gradebook row: leeann (Canvas user id 1003)" in result.stderr
     assert "gradebook row without a submission: Absent, Max" in result.stderr
     unmatched = rows((graded / "unmatched.csv").read_text())

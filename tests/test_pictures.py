@@ -143,3 +143,21 @@ def test_a_stub_draws_no_matrix_but_says_why(tmp_path):
     (report,) = grade_submissions([locate(str(ROOT / "exercises"))], load())
     assert report.pictures and all(p.student is None and p.problem for p in report.pictures)
     assert all(p.other for p in report.pictures if p.other_is == "expected")
+
+
+def test_a_picture_that_hangs_costs_no_concept_and_says_why(tmp_path):
+    """MultiHeadAttention hangs only on the picture's sizes (d_out 12, six tokens): the scaling picture, drawn
+    before the multi-head concepts, gives up after a few seconds and marks nothing broken for their tests."""
+    hang = [("        b, num_tokens, d_in = x.shape\n        keys = self.W_key(x)  # (b, T, d_out)\n"
+             "        queries = self.W_query(x)  # (b, T, d_out)\n        values = self.W_value(x)  # (b, T, d_out)\n\n"
+             "        # Split d_out",
+             "        b, num_tokens, d_in = x.shape\n        while self.d_out == 12 and num_tokens == 6:\n"
+             "            pass\n        keys = self.W_key(x)  # (b, T, d_out)\n"
+             "        queries = self.W_query(x)  # (b, T, d_out)\n        values = self.W_value(x)  # (b, T, d_out)\n\n"
+             "        # Split d_out")]
+    (report,) = grade_edits(tmp_path, {"hangs": hang}).values()
+    scores = {c.concept.id: (c.score, c.concept.points) for c in report.concepts}
+    assert scores["multihead_attention"][0] == scores["multihead_attention"][1], report.concepts
+    assert scores["scaled_dot_product"][0] == scores["scaled_dot_product"][1]
+    stuck = pictures(report, "scaled_dot_product")["MultiHeadAttention, head 1"]
+    assert stuck.student is None and "no answer within 3 s" in stuck.problem

@@ -122,3 +122,18 @@ def test_an_upload_that_cannot_be_graded_is_not_gradable(course, tmp_path, uploa
     results = grade(course, tmp_path, uploads)
     assert results["gradable"] is False and "score" not in results
     assert any(error in message for message in results["format_errors"]), results
+
+
+def test_a_grader_fault_costs_the_student_no_attempt(tmp_path, write):
+    """The grader failing (here: its worker cannot start) is PrairieLearn's "not gradable", never a zero."""
+    from dataclasses import replace
+
+    from grader.pipeline import grade
+    from grader.platforms.prairielearn import judged
+
+    report = grade(str(write("attention.py", solution_source())), concepts=["attention_scores"])
+    faulty = replace(report, status="error", error="grader error, not the student's: bwrap: no permission",
+                     grader_fault=True)
+    results = judged(faulty, "attention.py", None)
+    assert results["gradable"] is False and "The grader failed, not your code" in results["format_errors"][0]
+    assert judged(report, "attention.py", None)["gradable"] is True

@@ -59,3 +59,20 @@ def test_without_the_plugin_the_option_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
     with pytest.raises(UsageError, match=r"pip install 'attention-exercises\[platforms\]'"):
         pytest_json.require()
+
+
+def test_the_report_carries_no_test_source_and_an_unrunnable_submission_a_valid_one(tmp_path, write):
+    submission = write("mine.py", apply_edits(solution_source(), MISTAKES["mask_includes_diagonal"]))
+    assert run_cli(submission, "--pytest-json", tmp_path / "p.json").returncode == 0
+    text = (tmp_path / "p.json").read_text()
+    report = json.loads(text)
+    stages = [t[stage] for t in report["tests"] for stage in ("setup", "call", "teardown")]
+    assert not any({"crash", "traceback", "stdout", "stderr"} & set(stage) for stage in stages)
+    assert "def test_" not in text and "student.build(" not in text  # pytest's long repr quotes the test's source
+    failing = [t for t in report["tests"] if t["outcome"] != "passed"]
+    assert failing and all(isinstance(t["call"]["longrepr"], str) for t in failing)
+    broken = write("broken.ipynb", "{this is not json")
+    assert run_cli(broken, "--pytest-json", tmp_path / "b.json").returncode == 0
+    empty = json.loads((tmp_path / "b.json").read_text())
+    assert empty["tests"] == [] and empty["summary"]["total"] == 0 and empty["exitcode"] == 5
+    assert run_cli(submission, "--json", tmp_path / "same.json", "--html", tmp_path / "same.json").returncode == 2

@@ -97,6 +97,14 @@ def find_entries(submissions_dir: Path) -> tuple[list[Entry], list[str]]:
             problem = (f"several entries map to student {student}: {', '.join(p.name for p, _ in found)}; "
                        "keep one")
         entries.append(Entry(student, found[0][0], problem, found[0][1]))
+    # A suffixed id can meet an entry already named so (Ann_Lee_201.py): one student, two entries, as above.
+    by_id: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_id.setdefault(entry.student, []).append(entry)
+    entries = [same[0] if len(same) == 1 else
+               Entry(student, same[0].path, f"several entries map to student {student}: "
+                                            f"{', '.join(e.path.name for e in same)}; keep one")
+               for student, same in by_id.items()]
     return sorted(entries, key=lambda e: e.student), skipped
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from grader import __version__
 from grader.batch.entries import Entry, content_hash, find_entries, unpack
 from grader.batch.outputs import grades_csv
+from grader.platforms.bundle import grader_hash
 from grader.feedback.pages import feedback_html, summary_html
 from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
 from grader.errors import UsageError
@@ -40,15 +41,11 @@ class BatchSummary:
 
 
 def cache_key(entry: Entry, options: dict) -> str:
-    """Changes whenever the submission, the suites, the grader or the grading options change.
-
-    The grader's version changes with what a report holds (0.2.0: pictures and misconception titles), so a
-    rerun regrades reports made without them.
-    """
+    """Changes whenever the submission, the grader's files (its code, catalogue and suites) or the grading
+    options change, so a rerun regrades every report made otherwise (without pictures, with other titles)."""
     digest = hashlib.sha256()
     digest.update(content_hash(entry.path).encode())
-    digest.update(json.dumps({**options, "suites": suites_hash(SUITES_DIR), "version": __version__},
-                             sort_keys=True).encode())
+    digest.update(json.dumps({**options, "grader": grader_hash(), "version": __version__}, sort_keys=True).encode())
     return digest.hexdigest()
 
 
@@ -57,9 +54,13 @@ def lms_id_json(entry: Entry) -> dict | None:
     return None if entry.lms_id is None else {"lms": entry.lms_id.lms, "id": entry.lms_id.id}
 
 
-def error_report(student: str, reason: str, catalogue, device: str) -> dict:
-    """A report for a student who could not be graded at all: every concept at zero with the reason."""
-    return {"submission": student, "status": "error", "error": reason, "score": 0.0,
+def error_report(student: str, reason: str, catalogue, device: str, grader_fault: bool = False) -> dict:
+    """A report for a student who could not be graded at all: every concept at zero with the reason.
+
+    `grader_fault`: the reason is ours or the instructor's (a grading process that died, two entries for one
+    student), not the student's work, so gradebook exports leave the grade blank.
+    """
+    return {"submission": student, "status": "error", "error": reason, "grader_fault": grader_fault, "score": 0.0,
             "max_score": round(sum(c.points for c in catalogue.concepts), 2), "device": device,
             "grader_version": __version__, "suites_hash": suites_hash(SUITES_DIR),
             "concepts": [{"id": c.id, "title": c.title, "score": 0.0, "max_score": c.points, "status": "error",
@@ -84,11 +85,17 @@ def _remove_leftovers(out_dir: Path):
     remove_stale()
 
 
-def _write_report(out_dir: Path, student: str, report: dict):
-    """reports/<student>.json, and beside it the pytest-json-report report the grading process sent, if any."""
-    pytest_json = report.pop("pytest_json", None)
-    if pytest_json is not None:
-        _write(out_dir / "reports" / f"{student}.pytest.json", json.dumps(pytest_json, indent=2) + "\n")
+def _write_report(out_dir: Path, student: str, report: dict, pytest_json: bool):
+    """reports/<student>.json and, with `pytest_json`, reports/<student>.pytest.json beside it (the report the
+    grading process sent, or one without tests for a student who could not be run); never a stale one."""
+    sent = report.pop("pytest_json", None)
+    beside = out_dir / "reports" / f"{student}.pytest.json"
+    if pytest_json:
+        from grader.platforms.pytest_json import unrunnable
+
+        _write(beside, json.dumps(sent or unrunnable(report.get("error") or "not run"), indent=2) + "\n")
+    else:
+        beside.unlink(missing_ok=True)
     _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
 
 
@@ -136,9 +143,9 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         key = cache_key(entry, options)
         saved = None if force or entry.student in students else _saved_report(report_path, key)
         if entry.problem:
-            reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device), "cache_key": key,
-                                      "lms_id": lms_id_json(entry)}
-            _write_report(out_dir, entry.student, reports[entry.student])
+            reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device, grader_fault=True),
+                                      "cache_key": key, "lms_id": lms_id_json(entry)}
+            _write_report(out_dir, entry.student, reports[entry.student], pytest_json)
         elif saved is not None:
             reports[entry.student] = saved
             reused += 1
@@ -154,7 +161,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         lms_ids = {entry.student: lms_id_json(entry) for entry in entries}
         for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
             report = reports[student] = {**report, "lms_id": lms_ids[student]}
-            _write_report(out_dir, student, report)  # as each finishes: an interrupted batch resumes from here
+            _write_report(out_dir, student, report, pytest_json)  # as each finishes: a stopped batch resumes here
             done += 1
             if on_progress:
                 on_progress(done, len(entries), student)
@@ -225,7 +232,7 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
                 reports = [f"grading failed: {type(exc).__name__}: {exc}"] * len(chunk)
             for (entry, key, _), report in zip(chunk, reports):
                 if isinstance(report, str):
-                    report = error_report(entry.student, report, catalogue, device)
+                    report = error_report(entry.student, report, catalogue, device, grader_fault=True)
                 yield entry.student, {**report, "cache_key": key}
 
 

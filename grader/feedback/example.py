@@ -59,7 +59,7 @@ def _loaded(handle, what):
 def attention_weights(student):
     scores = BOOK_INPUTS @ BOOK_INPUTS.T  # (T, T): the book's scores
     expected = torch.softmax(scores, dim=-1)
-    return [("attention_weights(scores)", lambda: student_matrix(student.call("attention_weights", scores),
+    return [("attention_weights(scores)", lambda: student_matrix(student.call("attention_weights", scores, picture=True),
                                                                   (T, T), "attention_weights(scores)"), expected)]
 
 
@@ -70,7 +70,8 @@ def scaled_dot_product(student):
 
     def draw():
         v1_layout = {"W_query": weights.query.T, "W_key": weights.key.T, "W_value": weights.value.T}
-        handle = student.build("SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)])
+        handle = student.build("SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)],
+                               picture=True)
         _loaded(handle, "SelfAttention_v1")
         return student_matrix(handle.outputs[0], (T, T), "SelfAttention_v1(x)")
     return [("SelfAttention_v1", draw, expected), multihead_attention(student)[0]]
@@ -78,7 +79,8 @@ def scaled_dot_product(student):
 
 def _causal(student, dropout, runs):
     layout = layout_of(student, "CausalAttention")
-    handle = student.build("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()), runs=runs)
+    handle = student.build("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()), runs=runs,
+                           picture=True)
     _loaded(handle, "CausalAttention")
     return [student_matrix(output, (1, T, T), "CausalAttention(x)")[0] for output in handle.outputs]
 
@@ -105,7 +107,7 @@ def multihead_wrapper(student):
             required.update(head_required)
             optional.update(head_optional)
         handle = student.build("MultiHeadAttentionWrapper", T, T, T, 0.0, num_heads=2, weights=(required, optional),
-                               runs=[((ONE_HOT,), False, 0)])
+                               runs=[((ONE_HOT,), False, 0)], picture=True)
         _loaded(handle, "MultiHeadAttentionWrapper")
         both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttentionWrapper(x)")[0]  # (T, 2T)
         return [both[:, :T], both[:, T:]]
@@ -120,7 +122,7 @@ def multihead_attention(student):
     def draw():
         layout = layout_of(student, "MultiHeadAttention")
         handle = student.build("MultiHeadAttention", T, 2 * T, T, 0.0, num_heads=2, weights=layout.values(weights, 2),
-                               runs=[((ONE_HOT,), False, 0)])
+                               runs=[((ONE_HOT,), False, 0)], picture=True)
         _loaded(handle, "MultiHeadAttention")
         both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttention(x)")[0]  # (T, 2T)
         return [both[:, :T], both[:, T:]]
@@ -128,13 +130,18 @@ def multihead_attention(student):
 
 
 def _shared(draw):
-    """Getters for the parts of what draw() returns, calling it once, when the first part is asked for."""
+    """Getters for the parts of what draw() returns, calling it once (a failure too) when a part is asked for."""
     drawn = []
 
     def part(i):
         def get():
             if not drawn:
-                drawn.append(draw())
+                try:
+                    drawn.append(draw())
+                except Exception as exc:  # noqa: BLE001 - each part reports the one failure
+                    drawn.append(exc)
+            if isinstance(drawn[0], Exception):
+                raise drawn[0]
             return drawn[0][i]
         return get
     return part

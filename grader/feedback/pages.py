@@ -7,6 +7,7 @@ from collections import Counter
 from urllib.parse import quote
 
 from grader.feedback.heatmaps import picture_html
+from grader.results import cells_differ
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
@@ -200,14 +201,16 @@ def misconceptions_html(reports: dict[str, dict], concept_titles: dict[str, str]
 
 
 def _example_picture(reports, students, misconception) -> dict | None:
-    """One anonymous picture of the misconception: the first student's (by id) drawn in a concept that named it."""
+    """One anonymous picture of the misconception: the first student's (by id) drawn in a concept that named it,
+    one that shows the mistake (cells that differ, or dropout's pair) before one that does not."""
+    candidates = []
     for student in dict.fromkeys(students):
         report = reports[student]
         named = {c["id"] for c in report["concepts"] if misconception in c["misconceptions"]}
-        for picture in report.get("pictures", []):
-            if picture["concept"] in named and picture.get("student"):
-                return picture
-    return None
+        candidates += [p for p in report.get("pictures", []) if p["concept"] in named and p.get("student")]
+    showing = [p for p in candidates if p.get("expected_is") != "expected" or p.get("expected") and
+               any(map(any, cells_differ(p["student"], p["expected"])))]
+    return (showing or candidates or [None])[0]
 
 
 def students_html(reports: dict[str, dict]) -> str:

@@ -20,6 +20,8 @@ def shade(value, maximum: float) -> str:
         return "××"
     if abs(value) < ZERO:
         return " ·"
+    if value < 0:
+        return "--"  # not a weight a softmax gives
     level = min(round(value / maximum * (len(SHADES) - 1)), len(SHADES) - 1)
     return SHADES[max(level, 1)] * 2
 
@@ -53,7 +55,7 @@ def picture_lines(picture: dict) -> list[str]:
         if other else []
     for left, right in zip(mine, theirs or [""] * len(mine)):
         lines.append(f"  {left}    {right}".rstrip())
-    legend = f"  shades: · 0  ░ ▒ ▓ █ up to {maximum:.2f}   ×× NaN"
+    legend = f"  shades: · 0  ░ ▒ ▓ █ up to {maximum:.2f}   ×× NaN   -- negative"
     if outlined is not None:
         legend += "   [  ] differs from expected"
     return lines + [legend]

@@ -1,4 +1,6 @@
 """The grader's own files, as a platform ships them: the package with both suites, without caches."""
+import hashlib
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # grader/
@@ -12,3 +14,12 @@ def grader_files() -> list[tuple[str, bytes]]:
         if path.is_file() and not any(part == "__pycache__" or part.startswith(".") for part in relative.parts):
             files.append((relative.as_posix(), path.read_bytes()))
     return files
+
+
+@cache
+def grader_hash() -> str:
+    """A hash of every grader file (code, catalogue, suites): what a saved report was made with."""
+    digest = hashlib.sha256()
+    for name, content in grader_files():
+        digest.update(name.encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()[:16]

@@ -27,6 +27,7 @@ class Graded:
     score: float
     max_score: float
     titles: tuple[str, ...]  # the misconceptions named, by title
+    not_graded: str | None = None  # why the grader could not grade them (its fault): their grade stays blank
 
     @property
     def share(self) -> float:
@@ -52,8 +53,9 @@ def read_graded(graded_dir: Path) -> list[Graded]:
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
             titles = tuple(dict.fromkeys(d["title"] for c in report["concepts"] for d in c.get("diagnoses", [])))
+            fault = (report.get("error") or "grader error") if report.get("grader_fault") else None
             graded.append(Graded(path.stem, report.get("lms_id"), float(report["score"]), float(report["max_score"]),
-                                 titles))
+                                 titles, fault))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
     if not graded:
@@ -108,7 +110,7 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
     rows = [[*leading, assignment], [*(points_row[where[c]] for c in leading), points_row[where[assignment]]]]
     matched, unmatched = set(), []
     for row in gradebook[1:]:
-        if not row or row is points_row or "Points Possible" in row[0]:
+        if row is points_row or not row[where["ID"]].strip():  # the Points Possible row; no student
             continue
         cell = {name: row[i] for name, i in where.items()}
         student = (by_canvas_id.get(cell["ID"]) or by_student.get(cell.get("SIS Login ID", "").lower() or "\0")
@@ -118,12 +120,18 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
             unmatched.append(("gradebook row without a submission", cell["Student"], f"Canvas ID {cell['ID']}"))
         else:
             matched.add(student.student)
-            score = _points(student.share * possible)
+            score = "" if student.not_graded else _points(student.share * possible)
         rows.append([*(cell[c] for c in leading), score])
     unmatched += [("graded student without a gradebook row", g.student,
                    f"Canvas user id {g.lms_id['id']}" if g.lms_id else "no LMS id in the file name")
                   for g in graded if g.student not in matched]
-    return Export(_csv(rows), tuple(unmatched))
+    return Export(_csv(rows), tuple(unmatched) + not_graded(graded, matched))
+
+
+def not_graded(graded: list[Graded], matched: set[str]) -> tuple[tuple[str, str, str], ...]:
+    """Matched students whose grade was left blank because the grader could not grade them."""
+    return tuple(("not graded (left blank)", g.student, g.not_graded) for g in graded
+                 if g.student in matched and g.not_graded)
 
 
 # --- Moodle ----------------------------------------------------------------------------------------------
@@ -159,13 +167,14 @@ def moodle_worksheet(graded: list[Graded], worksheet: list[list[str]]) -> Export
             except ValueError:
                 raise UsageError(f"the worksheet's Maximum Grade for {full_name} is {row[col['Maximum Grade']]!r}, "
                                  "not a number") from None
-            row[col["Grade"]] = _points(student.share * maximum)
-            row[col["Feedback comments"]] = feedback_comment(student)
+            if not student.not_graded:
+                row[col["Grade"]] = _points(student.share * maximum)
+                row[col["Feedback comments"]] = feedback_comment(student)
         rows.append(row)
     unmatched += [("graded student without a worksheet row", g.student,
                    f"participant {g.lms_id['id']}" if g.lms_id else "no participant id in the file name")
                   for g in graded if g.student not in matched]
-    return Export(_csv(rows), tuple(unmatched))
+    return Export(_csv(rows), tuple(unmatched) + not_graded(graded, matched))
 
 
 def feedback_comment(student: Graded) -> str:

@@ -159,6 +159,8 @@ def within_limit(results: dict) -> dict:
     for test in results.get("tests", []):
         if len(test["message"]) > 2000:
             test["message"] = test["message"][:2000] + " [... cut ...]"
+    if len(results.get("message", "")) > 20_000:  # many failed cells
+        results["message"] = results["message"][:20_000] + " [... cut ...]"
     return results
 
 
@@ -166,7 +168,7 @@ def grade_uploads(root: Path) -> dict:
     from grader.pipeline import grade_submission
     from grader.reporters import render_table
     from grader.sandbox import detect
-    from grader.submission import CONTRACT_NAMES, locate
+    from grader.submission import locate
 
     files = uploaded(root / "student")
     gradable = [p for p in files if p.name == "attention.py" or p.suffix == ".ipynb"]
@@ -181,9 +183,18 @@ def grade_uploads(root: Path) -> dict:
         return not_gradable(submission.problem)
     report = grade_submission(submission, catalogue)
     print(render_table(report), end="")  # the job's log, for the instructor
+    return judged(report, gradable[0].name, detect().warning())
+
+
+def judged(report, name: str, sandbox_warning: str | None) -> dict:
+    """The results of a graded upload: not gradable where nothing of the student's could be judged."""
+    from grader.submission import CONTRACT_NAMES
+
+    if report.grader_fault:  # ours, not the student's: no attempt used
+        return not_gradable(f"The grader failed, not your code; your instructor can see the details ({report.error}).")
     if set(report.missing) == set(CONTRACT_NAMES):  # nothing ran: a syntax error, or not the exercises at all
-        return not_gradable(f"{gradable[0].name} defines none of the exercises: {report.error}")
-    return results_of(report, detect().warning())
+        return not_gradable(f"{name} defines none of the exercises: {report.error}")
+    return results_of(report, sandbox_warning)
 
 
 def main() -> int:

@@ -5,6 +5,7 @@ path and its speed are unchanged. GradedOutcomes, registered beside it, gives ea
 gives it and its grading metadata, through the plugin's own `pytest_json_modifyreport` hook.
 """
 import importlib.util
+import time
 from collections import Counter
 
 from grader.errors import UsageError
@@ -14,6 +15,8 @@ PLUGIN = "pytest_jsonreport.plugin"
 ARGS = ["-p", PLUGIN, "--json-report", "--json-report-file", "none", "--json-report-omit", "collectors", "log",
         "warnings"]
 OUTCOMES = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "error", "timeout": "error"}
+# What a stage must not carry out of the grader: the hidden tests' tracebacks and sources (our message replaces them).
+PRIVATE_STAGE_KEYS = ("longrepr", "crash", "traceback", "stdout", "stderr", "log")
 
 
 def require() -> None:
@@ -34,8 +37,13 @@ class GradedOutcomes:
         counted = Counter(o.concept for o in outcomes.values() if o.status != "skipped")
         for test in json_report.get("tests", []):
             ours = outcomes.get(test["nodeid"])
+            for stage in ("setup", "call", "teardown"):
+                for key in PRIVATE_STAGE_KEYS:  # pytest's own repr quotes the test's source and expected values
+                    test.get(stage, {}).pop(key, None)
             if ours is None:
                 continue
+            if ours.status != "passed" and "call" in test:
+                test["call"]["longrepr"] = ours.message or ours.status
             test["outcome"] = OUTCOMES[ours.status]
             test["metadata"] = {"concept": ours.concept, "visibility": ours.visibility,
                                 "misconception": ours.misconception, "status": ours.status,
@@ -44,3 +52,10 @@ class GradedOutcomes:
         json_report["summary"] = {**summary, "total": sum(summary.values()),
                                   "collected": json_report.get("summary", {}).get("collected", sum(summary.values()))}
         self.report = json_report
+
+
+def unrunnable(reason: str) -> dict:
+    """The report of a submission no test could run on (not UTF-8, several candidate files, ...): no tests."""
+    return {"created": time.time(), "duration": 0.0, "exitcode": 5,  # pytest's "no tests ran"
+            "root": "", "environment": {}, "summary": {"total": 0, "collected": 0}, "tests": [],
+            "error": reason}
