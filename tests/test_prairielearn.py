@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_cli, solution_source
+from conftest import run_cli, solution_source
 from edited_submissions import MISTAKES, apply_edits
 
 HOSTILE = solution_source() + '''
