@@ -76,6 +76,9 @@ def command_parser(command):
                             help="regrade only this student (repeatable)")
         parser.add_argument("--pytest-json", action="store_true",
                             help="also write reports/<student>.pytest.json in pytest-json-report's format")
+        parser.add_argument("--scheduler", metavar="ADDRESS",
+                            help="grade on a Dask cluster: its scheduler's address (tls://...), or local:N to start N "
+                                 "local worker processes (needs the cluster extra)")
         _grading_options(parser)
     elif command == "gradescope":
         parser.description = "Build a Gradescope autograder zip (setup.sh and run_autograder at its top)."
@@ -201,7 +204,7 @@ def run_command(command, options) -> None:
             summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
                                   device=options.device, force=options.force, students=options.student,
                                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
-                                  pytest_json=options.pytest_json,
+                                  pytest_json=options.pytest_json, scheduler=options.scheduler,
                                   on_progress=warning_first(on_progress, options.sandbox))
         print(summary)
     elif command == "gradescope":

@@ -1,6 +1,7 @@
 """Hostile submissions in one class: cheating earns nothing, snooping finds nothing, breaking things changes
 nothing outside the student's own grade, and an honest classmate gets exactly the grade they get alone."""
 import csv
+import importlib.util
 import json
 import socket
 import subprocess
@@ -105,8 +106,17 @@ def hostile_submissions(paths: dict, port: int) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def hostile_class(tmp_path_factory):
+def running(pattern: str) -> list[str]:
+    """The command lines of running processes that match pattern, one per line."""
+    found = subprocess.run(["pgrep", "-a", "-f", pattern], capture_output=True, text=True).stdout
+    return [line + "\n" for line in found.splitlines()]
+
+
+@pytest.fixture(scope="module", params=["local", "cluster"])
+def hostile_class(request, tmp_path_factory):
+    """The hostile class graded by a local batch, and through a Dask LocalCluster of two worker processes."""
+    if request.param == "cluster" and importlib.util.find_spec("distributed") is None:
+        pytest.skip("Dask is the cluster extra: pip install -e '.[cluster]'")
     root = tmp_path_factory.mktemp("hostile")
     klass, out = root / "class", root / "out"
     klass.mkdir()
@@ -133,11 +143,13 @@ def hostile_class(tmp_path_factory):
     for name, source in hostile_submissions(paths, listener.getsockname()[1]).items():
         (klass / f"{name}.py").write_text(source)
     before = {p: p.read_bytes() for p in [*(ROOT / "grader").rglob("*.py"), *klass.iterdir()]}
-    result = run_cli("batch", klass, "--out", out, "--jobs", "2", "--timeout", "40", timeout=1200)
+    grading_before = set(running("grader.zygote"))  # zygotes of other test runs on this machine are not ours
+    parallel = ["--jobs", "2"] if request.param == "local" else ["--scheduler", "local:2"]
+    result = run_cli("batch", klass, "--out", out, *parallel, "--timeout", "40", timeout=1200)
     stop.set()
     thread.join()
     listener.close()
-    leftovers = subprocess.run(["pgrep", "-f", f"sleep {MARKER}"], capture_output=True, text=True).stdout
+    leftovers = "".join(sorted(set(running(f"sleep {MARKER}|grader.zygote")) - grading_before))
     yield {"result": result, "out": out, "klass": klass, "before": before, "connections": connections,
            "leftovers": leftovers}
     subprocess.run(["pkill", "-f", f"sleep {MARKER}"])

@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -109,12 +110,13 @@ def _saved_report(path: Path, key: str) -> dict | None:
 
 def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT, device="cpu", force=False,
                 students=(), config=None, sandbox=True, memory_gb=DEFAULT_MEMORY_GB, pytest_json=False,
-                on_progress=None) -> BatchSummary:
+                scheduler=None, on_progress=None) -> BatchSummary:
     """Grade every entry of submissions_dir into out_dir (reports/, feedback/, grades.csv, summary.html).
 
     `on_progress(done, total, student)` is called as students finish. One student's failure never stops
     the class: it becomes that student's error report. With `pytest_json`, each graded student also gets
-    reports/<student>.pytest.json (pytest-json-report's format; one pytest session per student).
+    reports/<student>.pytest.json (pytest-json-report's format; one pytest session per student). With
+    `scheduler` (a Dask address, or local:N) the students are graded on that cluster's workers.
     """
     config_path = Path(config) if config else ASSIGNMENT_FILE
     catalogue = load_catalogue(config_path)
@@ -123,6 +125,14 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     if pytest_json:
         from grader.platforms.pytest_json import require
         require()
+    if scheduler is not None:
+        from grader.batch.cluster import require, scheduler_warning
+        require()
+        if jobs is not None:
+            raise UsageError("--jobs and --scheduler do not go together: the cluster's workers set the parallelism")
+        warning = scheduler_warning(scheduler)
+        if warning:
+            print(warning, file=sys.stderr)
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
@@ -159,7 +169,7 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     try:
         grading = (device, timeout, str(config_path), sandbox, memory_gb, pytest_json)
         lms_ids = {entry.student: lms_id_json(entry) for entry in entries}
-        for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs):
+        for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler):
             report = reports[student] = {**report, "lms_id": lms_ids[student]}
             _write_report(out_dir, student, report, pytest_json)  # as each finishes: a stopped batch resumes here
             done += 1
@@ -196,7 +206,7 @@ def _pool_context():
     return context
 
 
-def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
+def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
     """Yield (student, report) as they finish, grading in `jobs` processes, a few students per session.
 
     `grading` holds grade_chunk's arguments after the entries. On a CPU under Linux one zygote serves the
@@ -213,6 +223,12 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs):
         except ValueError as exc:
             yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
     size = chunk_size(len(unpacked), jobs)
+    if scheduler is not None:
+        from grader.batch.cluster import grade_on_cluster
+
+        for entry, key, report in grade_on_cluster(unpacked, grading, catalogue, scheduler, size, error_report):
+            yield entry.student, {**report, "cache_key": key}
+        return
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.

@@ -1,0 +1,114 @@
+"""Batch grading on a Dask cluster: the same grades as a local batch, on real worker processes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+
+pytest.importorskip("distributed", reason="Dask is the cluster extra: pip install -e '.[cluster]'")
+
+import psutil  # noqa: E402 - a dependency of distributed
+
+from conftest import ROOT, run_cli, solution_source  # noqa: E402
+from edited_submissions import MISTAKES, apply_edits  # noqa: E402
+from grader.batch import cluster  # noqa: E402
+from grader.batch.cluster_worker import grade_task  # noqa: E402
+from grader.errors import UsageError  # noqa: E402
+
+
+def make_class(folder, n_mistaken=3):
+    folder.mkdir()
+    (folder / "ada.py").write_text(solution_source())
+    (folder / "broken.py").write_text("def attention_scores(:\n")
+    with zipfile.ZipFile(folder / "zed.zip", "w") as archive:
+        archive.writestr("exercises/attention.py", apply_edits(solution_source(), MISTAKES["mask_wrong_triangle"]))
+    names = list(MISTAKES)[:n_mistaken]
+    for name in names:
+        (folder / f"{name}.py").write_text(apply_edits(solution_source(), MISTAKES[name]))
+    return folder
+
+
+def test_a_class_graded_on_the_cluster_gets_byte_identical_grades(tmp_path):
+    klass = make_class(tmp_path / "class")
+    local = run_cli("batch", klass, "--out", tmp_path / "local", "--jobs", "2", timeout=900)
+    on_cluster = run_cli("batch", klass, "--out", tmp_path / "cluster", "--scheduler", "local:2", timeout=900)
+    assert local.returncode == 0 and on_cluster.returncode == 0, on_cluster.stderr
+    assert (tmp_path / "cluster" / "grades.csv").read_bytes() == (tmp_path / "local" / "grades.csv").read_bytes()
+    assert (tmp_path / "cluster" / "feedback" / "zed.html").is_file()
+    rerun = run_cli("batch", klass, "--out", tmp_path / "cluster", "--scheduler", "local:2", timeout=900)
+    assert "6 unchanged and reused" in rerun.stdout  # resumable by hash, as locally
+
+
+def dask_workers(pid: int) -> list:
+    """The batch's Dask worker processes (LocalCluster spawns them; their nannies live in the batch itself)."""
+    found = []
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # ended meanwhile
+            continue
+    return found
+
+
+def test_a_worker_killed_mid_batch_costs_no_student_and_doubles_none(tmp_path):
+    klass = make_class(tmp_path / "class", n_mistaken=10)
+    out = tmp_path / "out"
+    local = run_cli("batch", klass, "--out", tmp_path / "local", timeout=900)
+    assert local.returncode == 0, local.stderr
+    batch = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out), "--scheduler",
+                              "local:2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and batch.poll() is None:
+        reports = list((out / "reports").glob("*.json")) if (out / "reports").is_dir() else []
+        workers = dask_workers(batch.pid)
+        if reports and workers:
+            killed = workers[0].pid
+            os.kill(killed, signal.SIGKILL)  # a Dask worker lost mid-batch: its nanny restarts it
+        time.sleep(0.05)
+    stdout, stderr = batch.communicate(timeout=600)
+    assert batch.returncode == 0, stderr
+    assert killed is not None, "no worker to kill: the batch finished first"
+    lines = (out / "grades.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(list(klass.iterdir())) and len(set(lines)) == len(lines)  # each student once
+    assert (out / "grades.csv").read_text() == (tmp_path / "local" / "grades.csv").read_text()
+
+
+def test_cluster_options_are_checked_before_grading(tmp_path):
+    klass = make_class(tmp_path / "class", n_mistaken=0)
+    for args, message in [(["--scheduler", "local:2", "--jobs", "2"], "the cluster's workers set the parallelism"),
+                          (["--scheduler", "local:none"], "local:N takes a number")]:
+        result = run_cli("batch", klass, "--out", tmp_path / "out", *args)
+        assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_plain_tcp_scheduler_off_this_machine_is_warned_about():
+    assert "tls://" in cluster.scheduler_warning("tcp://10.0.0.5:8786")
+    assert cluster.scheduler_warning("10.0.0.5:8786") is not None
+    for quiet in ("tcp://127.0.0.1:8786", "tcp://localhost:8786", "tls://10.0.0.5:8786", "local:2"):
+        assert cluster.scheduler_warning(quiet) is None
+
+
+def test_a_worker_with_another_grader_refuses_and_large_entries_are_refused(tmp_path):
+    refused = grade_task([], ("cpu", 60, "", True, 1.0, False), "", "not-this-grader")
+    assert "differs from the client's" in refused["refused"]
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "attention.py").write_text(solution_source())
+    (big / "data.bin").write_bytes(b"\0" * (cluster.MAX_ENTRY_BYTES + 1))
+    with pytest.raises(ValueError, match="a cluster task carries at most 20 MB"):
+        cluster.pack(big)
+    assert set(cluster.pack(big / "attention.py")) == {"attention.py"}
+
+
+def test_without_dask_the_option_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    with pytest.raises(UsageError, match=r"attention-exercises\[cluster\]"):
+        cluster.require()
