@@ -178,16 +178,16 @@ def warn_about_sandbox(enabled: bool, quiet: bool = False):
         print(warning, file=sys.stderr)
 
 
-def warning_first(on_progress, sandbox: bool):
+def warning_first(on_progress, sandbox: bool, quiet: bool = False):
     """on_progress, after saying once which protections are missing: once the batch's input is known to be
-    good, so that a bad input stays a one-line error."""
+    good, so that a bad input stays a one-line error. `quiet` on a cluster, whose workers say their own."""
     warned = False
 
     def progress(done, total, student):
         nonlocal warned
         if not warned:
             warned = True
-            warn_about_sandbox(sandbox)
+            warn_about_sandbox(sandbox, quiet)
         if on_progress is not None:
             on_progress(done, total, student)
     return progress
@@ -205,7 +205,8 @@ def run_command(command, options) -> None:
                                   device=options.device, force=options.force, students=options.student,
                                   config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
                                   pytest_json=options.pytest_json, scheduler=options.scheduler,
-                                  on_progress=warning_first(on_progress, options.sandbox))
+                                  on_progress=warning_first(on_progress, options.sandbox,
+                                                            quiet=options.scheduler is not None))
         print(summary)
     elif command == "gradescope":
         from grader.platforms.gradescope import build_autograder

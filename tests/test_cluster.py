@@ -82,7 +82,8 @@ def test_a_worker_killed_mid_batch_costs_no_student_and_doubles_none(tmp_path):
 def test_cluster_options_are_checked_before_grading(tmp_path):
     klass = make_class(tmp_path / "class", n_mistaken=0)
     for args, message in [(["--scheduler", "local:2", "--jobs", "2"], "the cluster's workers set the parallelism"),
-                          (["--scheduler", "local:none"], "local:N takes a number")]:
+                          (["--scheduler", "local:none"], "local:N takes a number"),
+                          (["--scheduler", "local:0"], "local:N takes a number")]:
         result = run_cli("batch", klass, "--out", tmp_path / "out", *args)
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
 
@@ -95,7 +96,7 @@ def test_a_plain_tcp_scheduler_off_this_machine_is_warned_about():
 
 
 def test_a_worker_with_another_grader_refuses_and_large_entries_are_refused(tmp_path):
-    refused = grade_task([], ("cpu", 60, "", True, 1.0, False), "", "not-this-grader")
+    refused = grade_task([], ("cpu", 60, "", True, 1.0, False), "", "not-this-grader", "attention-grader-x")
     assert "differs from the client's" in refused["refused"]
     big = tmp_path / "big"
     big.mkdir()
@@ -103,7 +104,14 @@ def test_a_worker_with_another_grader_refuses_and_large_entries_are_refused(tmp_
     (big / "data.bin").write_bytes(b"\0" * (cluster.MAX_ENTRY_BYTES + 1))
     with pytest.raises(ValueError, match="a cluster task carries at most 20 MB"):
         cluster.pack(big)
-    assert set(cluster.pack(big / "attention.py")) == {"attention.py"}
+    assert cluster.pack(big / "attention.py") == (True, {"attention.py": solution_source().encode()})
+    (big / "data.bin").unlink()
+    (big / "secret").symlink_to(ROOT / "grader" / "catalogue.toml")  # the client's file, not the student's
+    with pytest.raises(ValueError, match="symbolic link"):
+        cluster.pack(big)
+    (big / "secret").unlink()
+    (big / "notes.md").write_text("mine")
+    assert cluster.pack(big) == (False, {"attention.py": solution_source().encode(), "notes.md": b"mine"})
 
 
 def test_without_dask_the_option_says_what_to_install(monkeypatch):
@@ -112,3 +120,14 @@ def test_without_dask_the_option_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
     with pytest.raises(UsageError, match=r"attention-exercises\[cluster\]"):
         cluster.require()
+
+
+def test_a_cluster_whose_workers_run_several_threads_is_refused(tmp_path):
+    from distributed import LocalCluster
+
+    klass = make_class(tmp_path / "class", n_mistaken=0)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as threaded:
+        result = run_cli("batch", klass, "--out", tmp_path / "out", "--scheduler", threaded.scheduler_address)
+    assert result.returncode == 2 and "runs 2 threads" in result.stderr and "--nthreads 1" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr

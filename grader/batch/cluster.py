@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import ipaddress
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from grader.errors import GraderError, UsageError
 
 MAX_ENTRY_BYTES = 20 * 2**20  # one student's files, as a task carries them
 LOCAL = "local:"
+WORKERS_TIMEOUT = 120  # seconds to wait for a cluster's first worker
 
 
 def require():
@@ -50,80 +52,95 @@ def local_workers(address: str) -> int:
     return count
 
 
-def pack(path: Path) -> dict[str, bytes]:
-    """An unpacked entry's files, by path relative to it (a single file under its own name)."""
-    files = {path.name: path.read_bytes()} if path.is_file() else {
-        p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
-    size = sum(map(len, files.values()))
+def pack(path: Path) -> tuple[bool, dict[str, bytes]]:
+    """(is a single file, its files by path relative to it) for an unpacked entry.
+
+    Raises ValueError for an entry over MAX_ENTRY_BYTES or holding a symbolic link (whose target, on this
+    machine, is not the student's to send).
+    """
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() or p.is_symlink())
+    links = [p for p in files if p.is_symlink()]
+    if links:
+        raise ValueError(f"{path.name} holds a symbolic link ({links[0].name}); send the files themselves")
+    size = sum(p.stat().st_size for p in files)
     if size > MAX_ENTRY_BYTES:
         raise ValueError(f"{path.name} holds {size / 2**20:.1f} MB; a cluster task carries at most "
                          f"{MAX_ENTRY_BYTES // 2**20} MB per student")
-    return files
+    if path.is_file():
+        return True, {path.name: path.read_bytes()}
+    return False, {p.relative_to(path).as_posix(): p.read_bytes() for p in files}
 
 
 @contextlib.contextmanager
 def connect(address: str, sandbox: bool, device: str):
-    """A Dask client for the address (local:N starts a LocalCluster), with GraderPlugin on every worker."""
+    """A Dask client for the address (local:N starts a LocalCluster) and the name of this batch's GraderPlugin,
+    registered on every worker until the batch ends. Refuses workers with more than one thread."""
     from distributed import Client, LocalCluster
 
     from grader.batch.cluster_worker import GraderPlugin
 
+    name = f"attention-grader-{uuid.uuid4().hex[:12]}"  # one per batch: batches sharing a cluster keep their own
     with contextlib.ExitStack() as stack:
-        if address.startswith(LOCAL):
-            cluster = stack.enter_context(LocalCluster(n_workers=local_workers(address), threads_per_worker=1,
-                                                       processes=True, dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
-        else:
-            try:
-                client = stack.enter_context(Client(address, timeout="30s"))
-            except OSError as exc:
-                raise UsageError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-        client.register_plugin(GraderPlugin(sandbox, device), name=GraderPlugin.name)
         try:
-            yield client
+            if address.startswith(LOCAL):
+                cluster = stack.enter_context(LocalCluster(n_workers=local_workers(address), threads_per_worker=1,
+                                                           processes=True, dashboard_address=None))
+                client = stack.enter_context(Client(cluster))
+            else:
+                client = stack.enter_context(Client(address, timeout="30s"))
+            client.wait_for_workers(1, timeout=WORKERS_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"cannot use the Dask cluster at {address}: {exc or type(exc).__name__}") from None
+        except (TypeError, ValueError) as exc:  # e.g. tls:// without TLS settings
+            raise UsageError(f"cannot connect to {address}: {exc}") from None
+        threaded = {worker: n for worker, n in client.nthreads().items() if n != 1}
+        if threaded:
+            worker, n = next(iter(threaded.items()))
+            raise UsageError(f"worker {worker} runs {n} threads; pytest is not thread-safe: start workers with "
+                             "--nthreads 1 (one per core)")
+        try:
+            client.register_plugin(GraderPlugin(sandbox, device), name=name)
+            yield client, name
         finally:
             with contextlib.suppress(Exception):  # a cluster already gone has no plugin to remove
-                client.unregister_worker_plugin(GraderPlugin.name)
+                client.unregister_worker_plugin(name)
 
 
-def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, size: int, error_report):
-    """Yield (entry, key, report) as chunks finish on the cluster; a lost chunk gives error reports."""
+def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_report):
+    """Yield (entry, key, report) as chunks finish on the cluster; a chunk that fails or whose worker is lost
+    gives its students error reports that blame the infrastructure."""
     from distributed import as_completed
-    from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
 
     from grader.batch.cluster_worker import grade_task
+    from grader.batch.run import chunk_size
     from grader.platforms.bundle import grader_hash
 
     device, sandbox = grading[0], grading[3]
-    chunks, refused = [], []
+    packed, refused, warned = [], [], set()
     for entry, key, path in unpacked:
         try:
-            payload = pack(Path(path))
+            packed.append((entry, key, pack(Path(path))))
         except (OSError, ValueError) as exc:
             yield entry, key, error_report(entry.student, str(exc), catalogue, device)
-            continue
-        if not chunks or len(chunks[-1]) >= size:
-            chunks.append([])
-        chunks[-1].append((entry, key, payload))
-    with connect(address, sandbox, device) as client:
+    with connect(address, sandbox, device) as (client, plugin):
+        size = chunk_size(len(packed), sum(client.nthreads().values()))
+        chunks = [packed[i:i + size] for i in range(0, len(packed), size)]
         assignment = Path(grading[2]).read_text(encoding="utf-8")
         futures = {client.submit(grade_task, [(entry.path.name, payload) for entry, _, payload in chunk], grading,
-                                 assignment, grader_hash(), pure=False, retries=0): chunk for chunk in chunks}
-        warned = False
+                                 assignment, grader_hash(), plugin, pure=False, retries=0): chunk for chunk in chunks}
         for future in as_completed(futures):
             chunk = futures[future]
             try:
                 result = future.result()
-            except (KilledWorker, FutureCancelledError) as exc:
-                reason = (f"grader error, not the student's: the cluster lost the worker grading this student "
-                          f"({type(exc).__name__}); a rerun regrades them")
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, or a worker that cannot run the task at all
+                reason = (f"grader error, not the student's: the cluster could not grade this student "
+                          f"({type(exc).__name__}: {exc}); a rerun regrades them")
                 result = {"reports": [reason] * len(chunk)}
             if "refused" in result:
                 refused.append(result["refused"])
                 break
-            if result.get("warning") and not warned:
-                warned = True
+            if result.get("warning") and result["warning"] not in warned:
+                warned.add(result["warning"])
                 print(f"on the cluster's workers: {result['warning']}", file=sys.stderr)
             for (entry, key, _), report in zip(chunk, result["reports"]):
                 if isinstance(report, str):
@@ -131,4 +148,3 @@ def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, size: in
                 yield entry, key, report
     if refused:
         raise GraderError(refused[0])
-

@@ -38,28 +38,37 @@ class GraderPlugin(WorkerPlugin):
             self.stack.close()
 
 
-def grade_task(chunk: list[tuple[str, dict[str, bytes]]], grading: tuple, assignment: str, suites: str) -> dict:
-    """On a Dask worker: grade a chunk of (label, files) students with the client's assignment (its text);
-    returns their JSON reports, or why this worker refuses."""
-    from grader.batch.job import grade_chunk
+def grade_task(chunk: list[tuple[str, tuple[bool, dict[str, bytes]]]], grading: tuple, assignment: str, suites: str,
+               plugin_name: str) -> dict:
+    """On a Dask worker: grade a chunk of (label, (single file, files)) students with the client's assignment
+    (its text) and this batch's plugin; returns their JSON reports (a string for a student that could not be
+    graded), or why this worker refuses."""
     from grader.platforms.bundle import grader_hash
 
     if grader_hash() != suites:
         return {"refused": f"the worker's grader differs from the client's (grader {grader_hash()}, client {suites}); "
                            "install the same version of the grader on every worker"}
-    plugin = get_worker().plugins.get(GraderPlugin.name)
-    with tempfile.TemporaryDirectory(prefix="grader-task-") as folder:
-        config = Path(folder) / "assignment.toml"
-        config.write_text(assignment, encoding="utf-8")
-        device, timeout, _, sandbox, memory_gb, pytest_json = grading
-        entries = []
-        for index, (label, files) in enumerate(chunk):
-            root = Path(folder) / str(index)
-            for name, content in files.items():
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_bytes(content)
-            only = list(files)[0] if len(files) == 1 and "/" not in list(files)[0] else None
-            entries.append((str(root / only) if only else str(root), label))
-        reports = grade_chunk(entries, device, timeout, str(config), sandbox, memory_gb, pytest_json,
-                              plugin.zygote_path if plugin else None)
-    return {"reports": reports, "warning": plugin.warning if plugin else None}
+    plugin = get_worker().plugins.get(plugin_name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="grader-task-") as folder:
+            reports = _grade(Path(folder), chunk, grading, assignment, plugin.zygote_path if plugin else None)
+    except Exception as exc:  # noqa: BLE001 - the task's failure is each student's error report, not a lost task
+        reports = [f"grader error, not the student's: grading failed on the cluster ({type(exc).__name__}: {exc})"
+                   ] * len(chunk)
+    return {"reports": reports, "warning": plugin.warning if plugin else "the batch's plugin is missing on a worker"}
+
+
+def _grade(folder: Path, chunk, grading, assignment: str, zygote_path: str | None) -> list:
+    from grader.batch.job import grade_chunk
+
+    config = folder / "assignment.toml"
+    config.write_text(assignment, encoding="utf-8")
+    device, timeout, _, sandbox, memory_gb, pytest_json = grading
+    entries = []
+    for index, (label, (single_file, files)) in enumerate(chunk):
+        root = folder / str(index)  # each entry as it was unpacked: one file, or a folder of files
+        for name, content in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(content)
+        entries.append((str(root / next(iter(files))) if single_file else str(root), label))
+    return grade_chunk(entries, device, timeout, str(config), sandbox, memory_gb, pytest_json, zygote_path)

@@ -105,7 +105,9 @@ def _saved_report(path: Path, key: str) -> dict | None:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return report if isinstance(report, dict) and report.get("cache_key") == key else None
+    if not isinstance(report, dict) or report.get("cache_key") != key or report.get("grader_fault"):
+        return None  # a grader fault is not the student's grade: a rerun grades them again
+    return report
 
 
 def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT, device="cpu", force=False,
@@ -126,10 +128,12 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         from grader.platforms.pytest_json import require
         require()
     if scheduler is not None:
-        from grader.batch.cluster import require, scheduler_warning
+        from grader.batch.cluster import LOCAL, local_workers, require, scheduler_warning
         require()
         if jobs is not None:
             raise UsageError("--jobs and --scheduler do not go together: the cluster's workers set the parallelism")
+        if scheduler.startswith(LOCAL):
+            local_workers(scheduler)  # a bad local:N is an error before anything is unpacked
         warning = scheduler_warning(scheduler)
         if warning:
             print(warning, file=sys.stderr)
@@ -169,12 +173,14 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
     try:
         grading = (device, timeout, str(config_path), sandbox, memory_gb, pytest_json)
         lms_ids = {entry.student: lms_id_json(entry) for entry in entries}
-        for student, report in _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler):
-            report = reports[student] = {**report, "lms_id": lms_ids[student]}
-            _write_report(out_dir, student, report, pytest_json)  # as each finishes: a stopped batch resumes here
-            done += 1
-            if on_progress:
-                on_progress(done, len(entries), student)
+        # closing(): an interruption while a report is written still ends the pool or the cluster at once.
+        with contextlib.closing(_grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler)) as graded:
+            for student, report in graded:
+                report = reports[student] = {**report, "lms_id": lms_ids[student]}
+                _write_report(out_dir, student, report, pytest_json)  # as each finishes: a stopped batch resumes
+                done += 1
+                if on_progress:
+                    on_progress(done, len(entries), student)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         remove_stale()  # the folders of grading processes an interruption killed
@@ -222,13 +228,13 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
             unpacked.append((entry, key, str(unpack(entry, work_dir))))
         except ValueError as exc:
             yield entry.student, {**error_report(entry.student, str(exc), catalogue, device), "cache_key": key}
-    size = chunk_size(len(unpacked), jobs)
     if scheduler is not None:
         from grader.batch.cluster import grade_on_cluster
 
-        for entry, key, report in grade_on_cluster(unpacked, grading, catalogue, scheduler, size, error_report):
+        for entry, key, report in grade_on_cluster(unpacked, grading, catalogue, scheduler, error_report):
             yield entry.student, {**report, "cache_key": key}
         return
+    size = chunk_size(len(unpacked), jobs)
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
