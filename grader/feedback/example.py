@@ -49,9 +49,13 @@ def student_matrix(output, shape: tuple[int, ...], what: str) -> torch.Tensor:
     return output.detach().cpu().double()
 
 
-def _loaded(handle, what):
+def drawn(student, name, *args, weights, runs, shape, **kwargs) -> list[torch.Tensor]:
+    """Build one of the student's classes with known weights and run it once per (inputs, training, seed), in one
+    picture's request; returns each output, checked to have `shape`."""
+    handle = student.build(name, *args, weights=weights, runs=runs, picture=True, **kwargs)
     if handle.loaded["missing"] or handle.loaded["mismatched"]:
-        raise NotDrawable(f"{what}: {weights_problem(handle.loaded)}")
+        raise NotDrawable(f"{name}: {weights_problem(handle.loaded)}")
+    return [student_matrix(output, shape, f"{name}(x)") for output in handle.outputs]
 
 
 # --- one recorder per concept: (label, student matrix, other matrix) triples -------------------------------
@@ -70,19 +74,16 @@ def scaled_dot_product(student):
 
     def draw():
         v1_layout = {"W_query": weights.query.T, "W_key": weights.key.T, "W_value": weights.value.T}
-        handle = student.build("SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)],
-                               picture=True)
-        _loaded(handle, "SelfAttention_v1")
-        return student_matrix(handle.outputs[0], (T, T), "SelfAttention_v1(x)")
+        return drawn(student, "SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)],
+                     shape=(T, T))[0]
     return [("SelfAttention_v1", draw, expected), multihead_attention(student)[0]]
 
 
 def _causal(student, dropout, runs):
     layout = layout_of(student, "CausalAttention")
-    handle = student.build("CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()), runs=runs,
-                           picture=True)
-    _loaded(handle, "CausalAttention")
-    return [student_matrix(output, (1, T, T), "CausalAttention(x)")[0] for output in handle.outputs]
+    outputs = drawn(student, "CausalAttention", T, T, T, dropout, weights=layout.values(head_weights()), runs=runs,
+                    shape=(1, T, T))
+    return [output[0] for output in outputs]  # each (T, T)
 
 
 def causal_mask(student):
@@ -106,11 +107,7 @@ def multihead_wrapper(student):
             head_required, head_optional = layout.values(head_weights(h), prefix=f"heads.{h}.")
             required.update(head_required)
             optional.update(head_optional)
-        handle = student.build("MultiHeadAttentionWrapper", T, T, T, 0.0, num_heads=2, weights=(required, optional),
-                               runs=[((ONE_HOT,), False, 0)], picture=True)
-        _loaded(handle, "MultiHeadAttentionWrapper")
-        both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttentionWrapper(x)")[0]  # (T, 2T)
-        return [both[:, :T], both[:, T:]]
+        return _two_heads(student, "MultiHeadAttentionWrapper", T, T, weights=(required, optional))
     return _per_head("MultiHeadAttentionWrapper", draw, expected)
 
 
@@ -121,12 +118,16 @@ def multihead_attention(student):
 
     def draw():
         layout = layout_of(student, "MultiHeadAttention")
-        handle = student.build("MultiHeadAttention", T, 2 * T, T, 0.0, num_heads=2, weights=layout.values(weights, 2),
-                               runs=[((ONE_HOT,), False, 0)], picture=True)
-        _loaded(handle, "MultiHeadAttention")
-        both = student_matrix(handle.outputs[0], (1, T, 2 * T), "MultiHeadAttention(x)")[0]  # (T, 2T)
-        return [both[:, :T], both[:, T:]]
+        return _two_heads(student, "MultiHeadAttention", T, 2 * T, weights=layout.values(weights, 2))
     return _per_head("MultiHeadAttention", draw, expected)
+
+
+def _two_heads(student, name, d_in, d_out, weights) -> list[torch.Tensor]:
+    """A two-head module's output on the example, split into its heads' (T, T) weights (values and out_proj are
+    the identity, so its (T, 2T) output is the heads' weights side by side)."""
+    (both,) = drawn(student, name, d_in, d_out, T, 0.0, num_heads=2, weights=weights, runs=[((ONE_HOT,), False, 0)],
+                    shape=(1, T, 2 * T))
+    return [both[0, :, :T], both[0, :, T:]]
 
 
 def _shared(draw):
