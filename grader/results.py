@@ -80,15 +80,16 @@ class Picture:
         return cells_differ(self.student, self.other)
 
 
-def _missing(value) -> bool:
-    return value is None or value != value  # NaN, or null in a picture's JSON
+def is_missing(value) -> bool:
+    """A cell with no value: NaN, or null in a picture's JSON."""
+    return value is None or value != value
 
 
 def cells_differ(student, expected) -> tuple[tuple[bool, ...], ...]:
     """Per cell of two matrices (NaN or None where missing), whether they differ beyond float32 noise."""
     def same(a, b):
-        if _missing(a) or _missing(b):
-            return _missing(a) and _missing(b)
+        if is_missing(a) or is_missing(b):
+            return is_missing(a) and is_missing(b)
         return abs(a - b) <= 1e-4 + 1e-3 * abs(b)
     return tuple(tuple(not same(a, b) for a, b in zip(mine, theirs)) for mine, theirs in zip(student, expected))
 

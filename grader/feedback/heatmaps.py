@@ -5,16 +5,12 @@ also prints its value, NaN cells are hatched, and cells that differ from the exp
 """
 import html
 
-from grader.results import cells_differ
+from grader.results import cells_differ, is_missing
 
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
            "#fde725")
 CELL, LABELS_WIDTH, TOP = 44, 66, 62  # pixels: a cell's side, the row labels' width, the title and column labels
 OTHER_TITLE = {"expected": "Expected", "training": "Your module in training mode"}
-
-
-def _missing(value) -> bool:
-    return value is None or value != value
 
 
 def colour(value: float, maximum: float) -> str:
@@ -33,10 +29,19 @@ def _ink(value: float, maximum: float) -> str:
     return "#000" if maximum > 0 and value / maximum > 0.55 else "#fff"
 
 
+def outlined_cells(picture: dict):
+    """Per cell, whether the student's weight differs from the expected one; None where the picture compares
+    nothing (no matrix of the student's, or dropout's pair of the student's own)."""
+    student, other = picture.get("student"), picture.get("expected")
+    if not student or not other or picture.get("expected_is", "expected") != "expected":
+        return None
+    return cells_differ(student, other)
+
+
 def scale_of(*matrices) -> float:
     """The largest finite value of the matrices (1 if there is none): both sides of a picture share one scale,
     stretched over the values there are, so that flat weights still show their pattern."""
-    finite = [v for m in matrices if m for row in m for v in row if not _missing(v)]
+    finite = [v for m in matrices if m for row in m for v in row if not is_missing(v)]
     return max(finite) if finite and max(finite) > 0 else 1.0
 
 
@@ -45,7 +50,7 @@ def describe(values, tokens, outlined) -> str:
     n = len(values)
     words = [f"{n} by {n} attention weights, one row per query token and one column per key token "
              f"({' '.join(tokens)})."]
-    nan_rows = [tokens[i] for i, row in enumerate(values) if any(_missing(v) for v in row)]
+    nan_rows = [tokens[i] for i, row in enumerate(values) if any(is_missing(v) for v in row)]
     if nan_rows:
         words.append(f"Rows with NaN: {', '.join(nan_rows)}.")
     differing = sum(map(sum, outlined)) if outlined else 0
@@ -81,7 +86,7 @@ def heatmap_svg(values, tokens, title: str, maximum: float, uid: str, outlined=N
         parts.append(f'<text x="{LABELS_WIDTH - 6}" y="{y + CELL / 2 + 4}" text-anchor="end">{e(tokens[i])}</text>')
         for j, value in enumerate(row):
             x = LABELS_WIDTH + j * CELL
-            if _missing(value):
+            if is_missing(value):
                 parts.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="url(#{uid}-nan)"/>'
                              f'<text x="{x + CELL / 2}" y="{y + CELL / 2 + 4}" text-anchor="middle" '
                              'font-weight="bold">NaN</text>')
@@ -121,8 +126,8 @@ def values_table(values, tokens, caption: str) -> str:
     head = "".join(f"<th>{e(t)}</th>" for t in tokens)
     rows = []
     for token, row in zip(tokens, values):
-        cells = "".join(f'<td class="num">{"NaN" if _missing(v) else f"{v:.3f}"}</td>' for v in row)
-        total = "NaN" if any(_missing(v) for v in row) else f"{sum(row):.3f}"
+        cells = "".join(f'<td class="num">{"NaN" if is_missing(v) else f"{v:.3f}"}</td>' for v in row)
+        total = "NaN" if any(is_missing(v) for v in row) else f"{sum(row):.3f}"
         rows.append(f'<tr><th>{e(token)}</th>{cells}<td class="num">{total}</td></tr>')
     return (f'<table class="values"><caption>{e(caption)}</caption><tr><th></th>{head}<th>row sum</th></tr>'
             + "".join(rows) + "</table>")
@@ -136,7 +141,7 @@ def picture_html(picture: dict, uid: str) -> str:
     student = picture.get("student")
     tokens = picture["tokens"]
     maximum = scale_of(student, other)
-    outlined = cells_differ(student, other) if student and other and other_is == "expected" else None
+    outlined = outlined_cells(picture)
     mine_title = "Yours, eval mode" if other_is == "training" else "Yours"
     figures, tables = [], []
     if student:
@@ -166,7 +171,7 @@ def pair_svg(picture: dict, uid: str) -> str:
     student, other = picture.get("student"), picture.get("expected")
     tokens = picture["tokens"]
     maximum = scale_of(student, other)
-    outlined = cells_differ(student, other) if student and other and other_is == "expected" else None
+    outlined = outlined_cells(picture)
     panels = [heatmap_svg(m, tokens, title, maximum, f"{uid}-{i}", lines)
               for i, (m, title, lines) in enumerate(((student, "Yours", outlined),
                                                       (other, OTHER_TITLE.get(other_is, other_is), None))) if m]

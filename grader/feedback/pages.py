@@ -6,8 +6,7 @@ import html
 from collections import Counter
 from urllib.parse import quote
 
-from grader.feedback.heatmaps import picture_html
-from grader.results import cells_differ
+from grader.feedback.heatmaps import outlined_cells, picture_html
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
@@ -31,11 +30,15 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
+def diagnoses_of(concept: dict) -> list[dict]:
+    """A JSON concept's misconceptions with their titles (the ids stand in for titles in older reports)."""
+    return concept.get("diagnoses") or [{"id": m, "title": m} for m in concept["misconceptions"]]
+
+
 def diagnosis_html(concept: dict) -> str:
     """Each recognised misconception as its title in bold with its id beside it."""
-    diagnoses = concept.get("diagnoses") or [{"id": m, "title": m} for m in concept["misconceptions"]]
     return "".join(f"<p><strong>{html.escape(d['title'])}</strong> <code>{html.escape(d['id'])}</code></p>"
-                   for d in diagnoses)
+                   for d in diagnoses_of(concept))
 
 
 def concept_row_html(concept: dict, pictures_link: str | None = None) -> str:
@@ -175,7 +178,7 @@ def misconceptions_html(reports: dict[str, dict], concept_titles: dict[str, str]
     students, titles, per_concept = {}, {}, Counter()
     for student in sorted(reports):
         for c in reports[student]["concepts"]:
-            for d in c.get("diagnoses") or [{"id": m, "title": m} for m in c["misconceptions"]]:
+            for d in diagnoses_of(c):
                 titles[d["id"]] = d["title"]
                 students.setdefault(d["id"], []).append(student)
                 per_concept[c["id"], d["id"]] += 1
@@ -208,8 +211,7 @@ def _example_picture(reports, students, misconception) -> dict | None:
         report = reports[student]
         named = {c["id"] for c in report["concepts"] if misconception in c["misconceptions"]}
         candidates += [p for p in report.get("pictures", []) if p["concept"] in named and p.get("student")]
-    showing = [p for p in candidates if p.get("expected_is") != "expected" or p.get("expected") and
-               any(map(any, cells_differ(p["student"], p["expected"])))]
+    showing = [p for p in candidates if p.get("expected_is") != "expected" or any(map(any, outlined_cells(p) or ()))]
     return (showing or candidates or [None])[0]
 
 

@@ -2,8 +2,8 @@
 
 Shades, not colours, carry the values, so the picture reads in a terminal without colour and in a log file.
 """
-from grader.feedback.heatmaps import scale_of
-from grader.results import cells_differ
+from grader.feedback.heatmaps import outlined_cells, scale_of
+from grader.results import is_missing
 
 SHADES = " ░▒▓█"  # 0, then quarters of the scale
 ZERO = 0.005  # below this a weight prints as a dot: masked or negligible
@@ -11,12 +11,8 @@ LABEL_WIDTH = 8
 CELL_WIDTH = 4  # each cell is two shade characters, between brackets where it differs from the expected value
 
 
-def _missing(value) -> bool:
-    return value is None or value != value
-
-
 def shade(value, maximum: float) -> str:
-    if _missing(value):
+    if is_missing(value):
         return "××"
     if abs(value) < ZERO:
         return " ·"
@@ -49,7 +45,7 @@ def picture_lines(picture: dict) -> list[str]:
     lines = [f"{picture['concept']}: {picture['label']} on \"{' '.join(tokens)}\" (rows: queries, columns: keys)"]
     if not student:
         return lines + [f"  yours could not be drawn: {picture.get('problem') or 'no output'}"]
-    outlined = cells_differ(student, other) if other and other_is == "expected" else None
+    outlined = outlined_cells(picture)
     mine = grid(student, tokens, "yours" + (", eval mode" if other_is == "training" else ""), maximum, outlined)
     theirs = grid(other, tokens, "expected" if other_is == "expected" else "yours, training mode", maximum) \
         if other else []
