@@ -8,6 +8,7 @@ becomes a TestOutcome with the concept, visibility, status and diagnosis the sco
 from collections import Counter
 
 import pytest
+from _pytest.runner import runtestprotocol
 
 from grader.checks import VISIBILITIES, Diagnosis
 from grader.errors import GraderError
@@ -39,8 +40,11 @@ def concept_of(item) -> str:
 
 class GradingPlugin:
     def __init__(self, students, device: str, concept_ids: tuple[str, ...], selected: tuple[str, ...] = (),
-                 attribute_contract: bool = True):
+                 attribute_contract: bool = True, reported: bool = False):
         self.students = students  # StudentRun objects (see grader.runner), graded in this order
+        # Whether pytest's reporting hooks run for every test (a plugin such as pytest-json-report listens);
+        # otherwise each test runs without them, as nothing reads pytest's own reports.
+        self.reported = reported
         self.device_name = device
         self.keeps_contract = attribute_contract
         self.concept_ids = concept_ids
@@ -114,7 +118,11 @@ class GradingPlugin:
                     tests_left -= tests_of[concept]
                 # None after a student's last test: every fixture is torn down before the next student.
                 next_item = items[position + 1] if position + 1 < len(items) else None
-                item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)
+                if self.reported:
+                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=next_item)
+                else:
+                    self.verdict = None  # what pytest_runtest_logstart does when reports are logged
+                    runtestprotocol(item, nextitem=next_item, log=False)
                 if next_item is None or concept_of(next_item) != concept:
                     self.proxy.next_test()
                     pictures += example.record(self.proxy, concept, lambda exc: classify(exc)["message"])

@@ -95,7 +95,8 @@ def _session(students, device, concept_ids, selected, root, visibilities, attrib
     args = [*map(str, dirs), "-c", str(root / "pytest.ini"), "--rootdir", str(root), *UNUSED_PLUGINS,
             "--import-mode=importlib", "-s", "-q", "--no-header",
             "--tb=no"]  # outcomes come from the plugin's classification, not from tracebacks
-    plugin = GradingPlugin(students, device, concept_ids, selected, attribute_contract)
+    plugin = GradingPlugin(students, device, concept_ids, selected, attribute_contract,
+                           reported=json_recorder is not None)
     plugins = [plugin]
     recorder = None
     if json_recorder is not None:

@@ -87,6 +87,8 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
         assert not grader_folders(family) and not (out / ".unpacked").exists()
         assert not list(out.glob("**/*.part"))
     complete = sorted(p.stem for p in (out / "reports").glob("*.json")) if (out / "reports").exists() else []
+    pages = {p.stem for p in (out / "feedback").glob("*.html")}
+    assert len(set(complete) - pages) <= 1, "each graded student's page is written with their report"
 
     rerun = subprocess.run([sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out)], cwd=ROOT,
                            capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -100,6 +100,10 @@ def _write_report(out_dir: Path, student: str, report: dict, pytest_json: bool):
     _write(out_dir / "reports" / f"{student}.json", json.dumps(report, indent=2) + "\n")
 
 
+def _write_feedback(out_dir: Path, student: str, report: dict):
+    _write(out_dir / "feedback" / f"{student}.html", feedback_html(student, report))
+
+
 def _saved_report(path: Path, key: str) -> dict | None:
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -160,8 +164,10 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
             reports[entry.student] = {**error_report(entry.student, entry.problem, catalogue, device, grader_fault=True),
                                       "cache_key": key, "lms_id": lms_id_json(entry)}
             _write_report(out_dir, entry.student, reports[entry.student], pytest_json)
+            _write_feedback(out_dir, entry.student, reports[entry.student])
         elif saved is not None:
             reports[entry.student] = saved
+            _write_feedback(out_dir, entry.student, saved)
             reused += 1
         else:
             to_grade.append((entry, key))
@@ -177,7 +183,9 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         with contextlib.closing(_grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler)) as graded:
             for student, report in graded:
                 report = reports[student] = {**report, "lms_id": lms_ids[student]}
-                _write_report(out_dir, student, report, pytest_json)  # as each finishes: a stopped batch resumes
+                # As each finishes: a stopped batch resumes, and keeps the pages of the students it graded.
+                _write_report(out_dir, student, report, pytest_json)
+                _write_feedback(out_dir, student, report)
                 done += 1
                 if on_progress:
                     on_progress(done, len(entries), student)
@@ -185,8 +193,6 @@ def grade_class(submissions_dir, out_dir, *, jobs=None, timeout=DEFAULT_TIMEOUT,
         shutil.rmtree(work_dir, ignore_errors=True)
         remove_stale()  # the folders of grading processes an interruption killed
 
-    for student, report in reports.items():
-        _write(out_dir / "feedback" / f"{student}.html", feedback_html(student, report))
     _write(out_dir / "grades.csv", grades_csv(reports, catalogue.concept_ids))
     _write(out_dir / "summary.html", summary_html(
         reports, [(c.id, c.title, c.points) for c in catalogue.concepts], skipped))
