@@ -2,7 +2,8 @@
 
 Run by hand (not part of the test suite):
 
-    python benchmarks/bench.py [--sizes 10 100 1000] [--repeats 3] [--nbgrader-sizes 10] [--jobs N] [--write]
+    python benchmarks/bench.py [--sizes 10 100 1000] [--repeats 3] [--nbgrader-sizes 10] [--cluster-sizes 100 1000]
+                               [--jobs N] [--user UID --user-python PATH] [--write]
 
 Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow). Each run
 follows a bare `python -c "import torch"` run, and its ratio divides by that one: the ratios in the table are
@@ -197,7 +198,7 @@ def plot_svg(series: dict[str, list[tuple[int, float]]]) -> str:
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 6}" text-anchor="middle">submissions (N)</text>')
     parts.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
                  f'transform="rotate(-90 14 {(top + height - bottom) / 2})">seconds per submission</text>')
-    colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    colours = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd")
     for i, (name, values) in enumerate(series.items()):
         colour = colours[i % len(colours)]
         line = " ".join(at(n, s) for n, s in sorted(values))
@@ -219,17 +220,11 @@ class Rows(list):
 
 def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str]) -> Measurement | None:
     """As root: the same class graded by an ordinary uid (setpriv), in a folder of its own; None, saying why,
-    where that cannot run (not root, no setpriv, an interpreter or project that uid cannot read)."""
+    where that cannot run (not root, no setpriv, an interpreter or project that uid cannot use)."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         return None
     from grader.sandbox import unprivileged_command
 
-    probe = subprocess.run(unprivileged_command([python, "-c", "import torch, grader"], uid), cwd=ROOT,
-                           capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    if probe.returncode != 0:
-        print(f"skipped the ordinary-user row: uid {uid} cannot run {python} with this project "
-              "(give --user-python, an interpreter in a folder that uid can enter)", file=sys.stderr)
-        return None
     folder = Path(tempfile.mkdtemp(prefix="bench-user-"))
     try:
         klass = synthetic_class(folder / "class", n)
@@ -238,9 +233,28 @@ def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str
             os.chown(path, uid, uid)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
         command = unprivileged_command([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], uid)
-        return measure(command, repeats, env=env, prepare=lambda: shutil.rmtree(out, ignore_errors=True), per=n)
+        # The probe is a batch of one student: it needs the interpreter, torch, the project and a pool.
+        probe = subprocess.run(unprivileged_command([python, "-m", "grader", "batch", str(klass), "--out",
+                                                     str(out), "--student", "student0000"], uid),
+                               cwd=ROOT, capture_output=True, text=True, env=env)
+        if probe.returncode != 0:
+            said = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"skipped the ordinary-user row: uid {uid} cannot grade with {python} ({said}); give "
+                  "--user-python, an interpreter with torch in a folder that uid can enter", file=sys.stderr)
+            return None
+        return measure(command, repeats, env=env, prepare=lambda: shutil.rmtree(out, ignore_errors=True), per=n,
+                       memory=False)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def cluster_available() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        print("skipped the cluster rows: install the cluster extra (pip install '.[cluster]')", file=sys.stderr)
+        return False
+    return True
 
 
 def machine() -> str:
@@ -265,11 +279,16 @@ def main(argv=None):
                         help="as root: also time the batch as this ordinary uid, through setpriv")
     parser.add_argument("--user-python", default=sys.executable,
                         help="the interpreter for --user, one that uid can run (default: this one)")
+    parser.add_argument("--cluster-sizes", type=int, nargs="*", default=[100, 1000],
+                        help="class sizes also graded on a Dask LocalCluster, --scheduler local:N (none to skip)")
+    parser.add_argument("--cluster-workers", type=int, default=os.cpu_count() or 1,
+                        help="N of --scheduler local:N (default: one worker per core)")
     options = parser.parse_args(argv)
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
-    series = {"batch (.py files)": [], "batch as an ordinary user": [], "batch (nbgrader notebooks)": [],
-              "nbgrader autograde": []}
+    series = {"batch (.py files)": [], "batch as an ordinary user": [], "batch on a Dask LocalCluster": [],
+              "batch (nbgrader notebooks)": [], "nbgrader autograde": []}
+    cluster_sizes = set(options.cluster_sizes) if options.cluster_sizes and cluster_available() else set()
     rows = Rows()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -290,6 +309,14 @@ def main(argv=None):
                 series["batch as an ordinary user"].append((n, ordinary.seconds))
                 rows.append(ordinary.row(f"batch, {n} .py submissions, per submission, as uid {options.user} "
                                          f"(ratio to root: {ordinary.seconds / batch.seconds:.2f})", 3))
+            if n in cluster_sizes:
+                local = f"local:{options.cluster_workers}"
+                cluster = measure([python, "-m", "grader", "batch", str(klass), "--out", str(out), "--scheduler", local],
+                                  options.repeats, prepare=lambda out=out: shutil.rmtree(out, ignore_errors=True),
+                                  per=n, memory=False)
+                series["batch on a Dask LocalCluster"].append((n, cluster.seconds))
+                rows.append(cluster.row(f"batch, {n} .py submissions, per submission, `--scheduler {local}` "
+                                        f"(ratio to the local batch: {cluster.seconds / batch.seconds:.2f})", 3))
         for n in options.nbgrader_sizes:
             course = nbgrader_course(tmp / f"nbgrader{n}", n)
             out = tmp / f"nbout{n}"

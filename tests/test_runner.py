@@ -1,9 +1,19 @@
-"""The suites runner: a mis-tagged test stops grading with a message instead of scoring silently."""
+"""The suites runner: a mis-tagged test stops grading with a message instead of scoring silently, and tests
+called directly get the verdicts pytest's own protocol gives them."""
 import pytest
 
-from conftest import grade_json, solution_source
+from conftest import SUBMISSIONS, grade_json, solution_source
+from edited_submissions import CASES, apply_edits, case_source
+from grader.catalogue import load
 from grader.errors import GraderError
+from grader.pipeline import grade_submissions
+from grader.plugin import GradingPlugin
+from grader.reporters import to_json
 from grader.runner import run_suites
+from grader.sandbox import detect
+from grader.submission import locate
+from grader.zygote_client import ZygoteClient, ZygoteServer
+from test_layouts import CONTRACT_OFF, STACKED
 
 
 @pytest.mark.parametrize("marker", ['@concept("no_such_concept", visibility="public")',
@@ -27,3 +37,32 @@ def test_feedback_names_the_students_line(tmp_path, write):
     assert "ValueError: scores went wrong" in feedback
     line = source.splitlines().index("    raise ValueError('scores went wrong')") + 1
     assert f"attention.py, line {line}" in feedback
+
+
+
+def test_tests_called_directly_get_the_verdicts_pytest_gives(tmp_path, monkeypatch):
+    # Hand-written submissions (correct ones, each catalogued mistake, crashes, hangs, missing names), every
+    # layout and mistake of the edited ones, and a layout the grader does not recognise.
+    sources = {path.stem: path.read_text() for path in SUBMISSIONS.glob("*.py")}
+    sources.update({name: case_source(name) for name in CASES})
+    sources["stacked"] = apply_edits(solution_source(), STACKED)
+    paths = []
+    for name, source in sorted(sources.items()):
+        paths.append(tmp_path / f"{name}.py")
+        paths[-1].write_text(source)
+    config = tmp_path / "assignment.toml"
+    config.write_text(CONTRACT_OFF)
+
+    with ZygoteServer(detect(True), "cpu") as server:
+        def graded():
+            reports = grade_submissions([locate(str(p)) for p in paths], load(config),
+                                        zygote=ZygoteClient(server.path))
+            return [to_json(report) for report in reports]
+
+        direct = graded()
+        monkeypatch.setattr(GradingPlugin, "callable_directly", lambda self, item: False)
+        through_pytest = graded()
+    assert any(r["score"] < r["max_score"] for r in direct)
+    assert any(t["outcome"] == "skipped" for r in direct for t in r["tests"])  # the unrecognised layout's
+    for path, ours, pytests in zip(paths, direct, through_pytest):
+        assert ours == pytests, path.stem
