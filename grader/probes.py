@@ -123,8 +123,8 @@ def check_weight_transfer(student, d_in, d_out, seed):
     weights.load_linear(sa_v2)
     sa_v1 = student.build("SelfAttention_v1", d_in, d_out)
     student.call("copy_weights_v2_to_v1", sa_v2, sa_v1)
-    for name, weight in zip(("W_query", "W_key", "W_value"), (weights.query, weights.key, weights.value)):
-        copied = sa_v1.get(name)
+    names = ("W_query", "W_key", "W_value")
+    for name, weight, copied in zip(names, (weights.query, weights.key, weights.value), sa_v1.get_many(names)):
         if copied is None:
             raise Diagnosis(f"after the copy SelfAttention_v1 has no {name}")
         if close(copied, weight.T):
@@ -273,9 +273,9 @@ def check_wrapper_structure(student, num_heads):
 
 def check_wrapper_output(student, d_in, d_out, context_length, num_heads, seed):
     """The wrapper's output is its own heads' outputs side by side, whatever those heads compute."""
-    wrapper = student.build("MultiHeadAttentionWrapper", d_in, d_out, context_length, 0.0, num_heads=num_heads)
-    wrapper.eval()
-    heads = [wrapper.get(f"heads.{i}") for i in range(num_heads)]
+    wrapper = student.build("MultiHeadAttentionWrapper", d_in, d_out, context_length, 0.0, num_heads=num_heads,
+                            training=False)
+    heads = wrapper.get_many(f"heads.{i}" for i in range(num_heads))
     if any(head is None for head in heads):
         raise Diagnosis(f"the wrapper should keep its {num_heads} heads in self.heads")
     # Heads built one after the other start from different random weights, whatever their layout.
@@ -291,7 +291,7 @@ def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
     wrapper = student.call("wrapper_with_two_dim_output", d_in, context_length, dropout)
     if not hasattr(wrapper, "is_a") or not wrapper.is_a("MultiHeadAttentionWrapper"):
         raise Diagnosis("wrapper_with_two_dim_output should return a MultiHeadAttentionWrapper")
-    heads = [wrapper.get(f"heads.{i}") for i in range(3)]
+    heads = wrapper.get_many(f"heads.{i}" for i in range(3))
     if heads[0] is None or heads[1] is None or heads[2] is not None:
         raise Diagnosis("wrapper_with_two_dim_output should build a wrapper with num_heads=2")
     x = torch.rand(1, context_length, d_in, generator=torch.Generator().manual_seed(3))  # (b, T, d_in)

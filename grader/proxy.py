@@ -27,6 +27,7 @@ from grader.scratch import scratch_folder
 from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
+READING_OPS = ("get", "get_many", "describe")  # requests that run no student code and change nothing
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 PICTURE_TIMEOUT = 3.0  # seconds for a picture's request: the pictures are feedback, never worth a test's time
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
@@ -344,6 +345,7 @@ class StudentProxy:
         self.last_strays = 0
         self.restart_pending = False
         self.layouts = {}  # class name -> how it keeps its weights (grader.layouts), named in the report
+        self.changes = 0  # requests so far that may have changed the student's objects (see ModuleHandle.describe)
 
     # --- the worker's life -----------------------------------------------------------------
 
@@ -442,6 +444,8 @@ class StudentProxy:
             problem = self.broken[target]
             raise type(problem)(f"{problem} (earlier; not run again)")
         self._ensure_loaded()
+        if message.get("op") not in READING_OPS:
+            self.changes += 1
         limit = min(self.call_timeout, PICTURE_TIMEOUT) if picture else self.call_timeout
         deadline = self._deadline(limit)  # a share already spent leaves the worker as it is
         try:
@@ -464,6 +468,7 @@ class StudentProxy:
             self.close()
 
     def close(self):
+        self.changes += 1  # a new worker knows none of the old one's objects
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -573,6 +578,7 @@ class ModuleHandle:
         self.proxy, self.handle, self.class_name, self.contract_classes = proxy, handle, class_name, contract_classes
         self.loaded = None  # what loading weights at construction gave (see StudentProxy.build)
         self.outputs = None  # the forwards run at construction (see StudentProxy.build)
+        self.description = None  # (proxy.changes when described, the description)
 
     def __repr__(self):
         return f"<student {self.class_name}>"
@@ -615,7 +621,21 @@ class ModuleHandle:
                                    f"reading {self.class_name}.{path}")
         return self.proxy.unwrap(reply, f"{self.class_name}.{path}")
 
+    def get_many(self, paths) -> list:
+        """get() of each path, in one round trip."""
+        paths = list(paths)
+        replies = self.proxy.request({"op": "get_many", "handle": self.handle, "paths": paths},
+                                     f"reading {', '.join(f'{self.class_name}.{path}' for path in paths)}")
+        if not isinstance(replies, list) or len(replies) != len(paths):
+            raise StudentCrash("the worker sent a malformed reply")
+        return [self.proxy.unwrap(reply, f"{self.class_name}.{path}") for reply, path in zip(replies, paths)]
+
     def describe(self) -> dict:
-        """Parameters, buffers, plain attributes and submodules, as plain data."""
-        return self.proxy.request({"op": "describe", "handle": self.handle},
-                                  f"inspecting {self.class_name}")
+        """Parameters, buffers, plain attributes and submodules, as plain data (read it, don't change it).
+
+        Asked again before any request that could change the student's objects, it answers from memory.
+        """
+        if self.description is None or self.description[0] != self.proxy.changes:
+            info = self.proxy.request({"op": "describe", "handle": self.handle}, f"inspecting {self.class_name}")
+            self.description = (self.proxy.changes, info)
+        return self.description[1]

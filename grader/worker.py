@@ -292,6 +292,7 @@ class Worker:
                 "load_weights": lambda: self.load_weights(request["handle"], request.get("required", {}),
                                                           request.get("optional", {})),
                 "get": lambda: self.get(request["handle"], request["path"]),
+                "get_many": lambda: [self.get(request["handle"], path) for path in request["paths"]],
                 "describe": lambda: self.describe(request["handle"]),
             }
             if op not in ops:

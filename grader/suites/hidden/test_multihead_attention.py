@@ -11,7 +11,7 @@ from grader.proxy import StudentError
 @concept("multihead_wrapper", visibility="hidden")
 def test_wrapper_heads_have_their_own_weights(student):
     wrapper = student.build("MultiHeadAttentionWrapper", 3, 2, 4, 0.0, num_heads=2)
-    first, second = wrapper.get("heads.0"), wrapper.get("heads.1")
+    first, second = wrapper.get_many(["heads.0", "heads.1"])
     if first is None or second is None:
         raise Diagnosis("the wrapper should keep its heads in self.heads")
     parameters = first.describe()["parameters"]
