@@ -153,7 +153,9 @@ class GradingPlugin:
                      **getattr(getattr(item, "callspec", None), "params", {})}
         try:
             item.obj(**arguments)
-        except (Exception, pytest.skip.Exception) as exc:  # noqa: BLE001 - every failure is the test's verdict
+        except (KeyboardInterrupt, pytest.exit.Exception):
+            raise  # what pytest's own protocol lets through as well
+        except BaseException as exc:  # noqa: B902 - every other failure is the test's verdict, as in pytest
             self.verdict = self._verdict_of(item, exc)
         self._record(item)
 

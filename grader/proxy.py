@@ -27,7 +27,7 @@ from grader.scratch import scratch_folder
 from grader.submission import CONTRACT_NAMES, Submission
 from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
 
-READING_OPS = ("get", "get_many", "describe")  # requests that run no student code and change nothing
+READING_OPS = ("get", "get_many", "describe")  # requests that only read the student's objects
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 PICTURE_TIMEOUT = 3.0  # seconds for a picture's request: the pictures are feedback, never worth a test's time
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
