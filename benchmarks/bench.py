@@ -232,11 +232,11 @@ def as_ordinary_user(uid: int, python: str, n: int, repeats: int, jobs: list[str
         for path in (folder, *folder.rglob("*")):
             os.chown(path, uid, uid)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
-        command = unprivileged_command([python, "-m", "grader", "batch", str(klass), "--out", str(out), *jobs], uid)
+        batch = [python, "-m", "grader", "batch", str(klass), "--out", str(out)]
+        command = unprivileged_command([*batch, *jobs], uid)
         # The probe is a batch of one student: it needs the interpreter, torch, the project and a pool.
-        probe = subprocess.run(unprivileged_command([python, "-m", "grader", "batch", str(klass), "--out",
-                                                     str(out), "--student", "student0000"], uid),
-                               cwd=ROOT, capture_output=True, text=True, env=env)
+        probe = subprocess.run(unprivileged_command([*batch, "--student", "student0000"], uid), cwd=ROOT,
+                               capture_output=True, text=True, env=env)
         if probe.returncode != 0:
             said = (probe.stderr.strip().splitlines() or ["no output"])[-1]
             print(f"skipped the ordinary-user row: uid {uid} cannot grade with {python} ({said}); give "

@@ -34,9 +34,6 @@ def classify(exc: BaseException) -> dict:
             "grader_fault": True}
 
 
-DIRECT_FIXTURES = {"student", "device", "attribute_contract"}  # this plugin's fixtures
-
-
 def concept_of(item) -> str:
     return item.get_closest_marker("concept").args[0]
 
@@ -59,16 +56,16 @@ class GradingPlugin:
 
     @pytest.fixture
     def student(self):
-        return self.proxy
+        return self.fixture_values()["student"]
 
     @pytest.fixture
     def device(self):
-        return self.device_name
+        return self.fixture_values()["device"]
 
     @pytest.fixture
     def attribute_contract(self):
         """Whether the assignment asks for the contract's attribute names (see assignment.toml)."""
-        return self.keeps_contract
+        return self.fixture_values()["attribute_contract"]
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "concept(id, visibility): the concept a test grades")
@@ -141,14 +138,18 @@ class GradingPlugin:
         """Whether the test needs nothing of pytest's but this plugin's fixtures and its parameters: no other
         fixture (a conftest's, an autouse one, xunit setup), no marker that changes how it runs."""
         parameters = set(getattr(getattr(item, "callspec", None), "params", {}))
-        return (isinstance(item, pytest.Function) and set(item.fixturenames) <= DIRECT_FIXTURES | parameters
+        return (isinstance(item, pytest.Function) and set(item.fixturenames) <= set(self.fixture_values()) | parameters
                 and {marker.name for marker in item.iter_markers()} <= {"concept", "parametrize"})
+
+    def fixture_values(self) -> dict:
+        """What this plugin's fixtures (student, device, attribute_contract) give the current test."""
+        return {"student": self.proxy, "device": self.device_name, "attribute_contract": self.keeps_contract}
 
     def _run_directly(self, item):
         """Run one test as pytest would, without its reports: the same verdict, for a fraction of the time."""
         self.verdict = None
         self.proxy.next_test()
-        values = {"student": self.proxy, "device": self.device_name, "attribute_contract": self.keeps_contract}
+        values = self.fixture_values()
         arguments = {**{name: values[name] for name in item.fixturenames if name in values},
                      **getattr(getattr(item, "callspec", None), "params", {})}
         try:

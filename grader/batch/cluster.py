@@ -107,8 +107,9 @@ def connect(address: str, sandbox: bool, device: str):
 
 
 def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_report):
-    """Yield (entry, key, report) as chunks finish on the cluster; a chunk that fails or whose worker is lost
-    gives its students error reports that blame the infrastructure."""
+    """Yield (entry, key, report) as chunks finish on the cluster. The report is a string for a student the
+    grader could not grade (a chunk that failed, or whose worker was lost: the caller makes it a grader-fault
+    report); an entry too large to send gets its error report here."""
     from distributed import as_completed
 
     from grader.batch.cluster_worker import grade_task
@@ -143,8 +144,6 @@ def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_re
                 warned.add(result["warning"])
                 print(f"on the cluster's workers: {result['warning']}", file=sys.stderr)
             for (entry, key, _), report in zip(chunk, result["reports"]):
-                if isinstance(report, str):
-                    report = error_report(entry.student, report, catalogue, device, grader_fault=True)
                 yield entry, key, report
     if refused:
         raise GraderError(refused[0])

@@ -238,7 +238,7 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
         from grader.batch.cluster import grade_on_cluster
 
         for entry, key, report in grade_on_cluster(unpacked, grading, catalogue, scheduler, error_report):
-            yield entry.student, {**report, "cache_key": key}
+            yield _finished(entry, key, report, catalogue, device)
         return
     size = chunk_size(len(unpacked), jobs)
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
@@ -259,9 +259,15 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
             except Exception as exc:  # noqa: BLE001 - one chunk's failure must not stop the class
                 reports = [f"grading failed: {type(exc).__name__}: {exc}"] * len(chunk)
             for (entry, key, _), report in zip(chunk, reports):
-                if isinstance(report, str):
-                    report = error_report(entry.student, report, catalogue, device, grader_fault=True)
-                yield entry.student, {**report, "cache_key": key}
+                yield _finished(entry, key, report, catalogue, device)
+
+
+def _finished(entry: Entry, key: str, report: dict | str, catalogue, device: str) -> tuple[str, dict]:
+    """(student, report with its cache key) for a graded student; a string is why the grader could not grade
+    them, which becomes a grader-fault report."""
+    if isinstance(report, str):
+        report = error_report(entry.student, report, catalogue, device, grader_fault=True)
+    return entry.student, {**report, "cache_key": key}
 
 
 @contextlib.contextmanager
