@@ -6,11 +6,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-NAME = re.compile(r"grader-(?:worker|zygote)-(\d+)-.+")
+NAME = re.compile(r"grader-(?:worker|zygote|task)-(\d+)-.+")
 
 
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:
-    """A private temporary folder for a worker or a zygote of this process."""
+    """A private temporary folder for a worker, a zygote or a cluster task of this process."""
     return tempfile.TemporaryDirectory(prefix=f"grader-{kind}-{os.getpid()}-")
 
 

@@ -3,8 +3,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +79,7 @@ def test_a_worker_killed_mid_batch_costs_no_student_and_doubles_none(tmp_path):
     lines = (out / "grades.csv").read_text().splitlines()
     assert len(lines) == 1 + len(list(klass.iterdir())) and len(set(lines)) == len(lines)  # each student once
     assert (out / "grades.csv").read_text() == (tmp_path / "local" / "grades.csv").read_text()
+    assert not list(Path(tempfile.gettempdir()).glob(f"grader-*-{killed}-*")), "the killed worker's task folder stays"
 
 
 def test_cluster_options_are_checked_before_grading(tmp_path):

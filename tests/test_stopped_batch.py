@@ -1,7 +1,8 @@
 """A batch stopped by a signal to its main process alone leaves nothing running and nothing behind, and a
 rerun completes the class (timeout, job schedulers and dropped ssh sessions signal only that process)."""
+import contextlib
+import importlib.util
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -46,33 +47,45 @@ def running(pids: set[int]) -> set[int]:
     return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
 
 
-def grader_folders(pids: set[int]) -> list[str]:
-    pattern = re.compile(r"grader-(?:worker|zygote)-(\d+)-")
-    return [p.name for p in Path(tempfile.gettempdir()).glob("grader-*")
-            if (found := pattern.match(p.name)) and int(found[1]) in pids]
+def grader_folders() -> set[str]:
+    """The grader's temporary folders (a worker's, a zygote's, a cluster task's) now present."""
+    return {p.name for p in Path(tempfile.gettempdir()).glob("grader-*")}
 
 
-def start_batch(submissions: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out), "--jobs", "2"],
+def start_batch(submissions: Path, out: Path, parallelism: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "grader", "batch", str(submissions), "--out", str(out), *parallelism],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def grading_started(pids: set[int], zygotes: int) -> bool:
+    """Whether students are being graded: a worker started on its own, or forked by one of the zygotes."""
+    commands = []
+    for pid in running(pids):
+        with contextlib.suppress(OSError):
+            commands.append(Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))
+    return any("grader.worker" in c for c in commands) or sum("grader.zygote" in c for c in commands) > 2 * zygotes
+
+
+STOPS = [pytest.param(stop, ["--jobs", "2"], 1, id=stop) for stop in ("SIGINT", "SIGTERM", "SIGHUP", "SIGKILL")]
+CLUSTER_STOPS = [pytest.param(stop, ["--scheduler", "local:2"], 2, id=f"{stop}-cluster",
+                              marks=pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                                                       reason="Dask is the cluster extra: pip install -e '.[cluster]'"))
+                 for stop in ("SIGINT", "SIGKILL")]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
-def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_completes_it(stop, tmp_path):
+@pytest.mark.parametrize("stop, parallelism, zygotes", STOPS + CLUSTER_STOPS)
+def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_completes_it(stop, parallelism, zygotes,
+                                                                                      tmp_path):
     submissions, out = tmp_path / "class", tmp_path / "graded"
     submissions.mkdir()
     for student in STUDENTS:
         (submissions / f"{student}.py").write_text(SLOW_TOP_LEVEL)
-    batch = start_batch(submissions, out)
+    earlier_folders = grader_folders()
+    batch = start_batch(submissions, out, parallelism)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until students are being graded
-        family = descendants(batch.pid)
-        commands = " ".join(Path(f"/proc/{pid}/cmdline").read_text(errors="replace") for pid in running(family)
-                            if Path(f"/proc/{pid}/cmdline").exists())
-        if "grader.worker" in commands or ("grader.zygote" in commands and len(family) >= 5):
-            break
+    while time.monotonic() < deadline and not grading_started(descendants(batch.pid), zygotes):
         time.sleep(0.2)
     time.sleep(1)
     family = descendants(batch.pid) | {batch.pid}
@@ -84,7 +97,7 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
     assert not running(family - {batch.pid}), f"still running after {stop}: {sorted(running(family))}"
     if stop != "SIGKILL":
         assert batch.returncode == 128 + getattr(signal, stop) or stop == "SIGINT" and batch.returncode == 130
-        assert not grader_folders(family) and not (out / ".unpacked").exists()
+        assert not grader_folders() - earlier_folders and not (out / ".unpacked").exists()
         assert not list(out.glob("**/*.part"))
     complete = sorted(p.stem for p in (out / "reports").glob("*.json")) if (out / "reports").exists() else []
     pages = {p.stem for p in (out / "feedback").glob("*.html")}
@@ -96,5 +109,5 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
     assert f"{len(complete)} unchanged and reused" in rerun.stdout
     assert sorted(p.stem for p in (out / "reports").glob("*.json")) == sorted(STUDENTS)
     assert (out / "grades.csv").read_text().count(",100.00,100.00,graded") == len(STUDENTS)
-    assert not grader_folders(family), "the rerun removes what the killed batch left"
+    assert not grader_folders() - earlier_folders, "the rerun removes what the killed batch left"
     assert not (out / ".unpacked").exists() and not list(out.glob("**/*.part"))

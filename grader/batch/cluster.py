@@ -6,6 +6,7 @@ The client keeps everything else of a batch: entries, the cache, progress, and e
 import contextlib
 import importlib.util
 import ipaddress
+import logging
 import sys
 import uuid
 from pathlib import Path
@@ -78,13 +79,19 @@ def connect(address: str, sandbox: bool, device: str):
     from distributed import Client, LocalCluster
 
     from grader.batch.cluster_worker import GraderPlugin
+    from grader.scratch import remove_stale
 
     name = f"attention-grader-{uuid.uuid4().hex[:12]}"  # one per batch: batches sharing a cluster keep their own
     with contextlib.ExitStack() as stack:
         try:
             if address.startswith(LOCAL):
+                # Once the cluster has closed: the folders of tasks its workers were stopped in.
+                stack.callback(remove_stale)
+                # Its workers' own warnings (tasks cancelled by a stop, a lost worker restarted) are the batch's
+                # to report, per student.
                 cluster = stack.enter_context(LocalCluster(n_workers=local_workers(address), threads_per_worker=1,
-                                                           processes=True, dashboard_address=None))
+                                                           processes=True, dashboard_address=None,
+                                                           silence_logs=logging.ERROR))
                 client = stack.enter_context(Client(cluster))
             else:
                 client = stack.enter_context(Client(address, timeout="30s"))
@@ -129,21 +136,25 @@ def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_re
         assignment = Path(grading[2]).read_text(encoding="utf-8")
         futures = {client.submit(grade_task, [(entry.path.name, payload) for entry, _, payload in chunk], grading,
                                  assignment, grader_hash(), plugin, pure=False, retries=0): chunk for chunk in chunks}
-        for future in as_completed(futures):
-            chunk = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, or a worker that cannot run the task at all
-                reason = (f"grader error, not the student's: the cluster could not grade this student "
-                          f"({type(exc).__name__}: {exc}); a rerun regrades them")
-                result = {"reports": [reason] * len(chunk)}
-            if "refused" in result:
-                refused.append(result["refused"])
-                break
-            if result.get("warning") and result["warning"] not in warned:
-                warned.add(result["warning"])
-                print(f"on the cluster's workers: {result['warning']}", file=sys.stderr)
-            for (entry, key, _), report in zip(chunk, result["reports"]):
-                yield entry, key, report
+        try:
+            for future in as_completed(futures):
+                chunk = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, or a worker that cannot run the task at all
+                    reason = (f"grader error, not the student's: the cluster could not grade this student "
+                              f"({type(exc).__name__}: {exc}); a rerun regrades them")
+                    result = {"reports": [reason] * len(chunk)}
+                if "refused" in result:
+                    refused.append(result["refused"])
+                    break
+                if result.get("warning") and result["warning"] not in warned:
+                    warned.add(result["warning"])
+                    print(f"on the cluster's workers: {result['warning']}", file=sys.stderr)
+                for (entry, key, _), report in zip(chunk, result["reports"]):
+                    yield entry, key, report
+        finally:  # stopped, refused or done: nothing of this batch stays queued on a cluster others share
+            with contextlib.suppress(Exception):
+                client.cancel([future for future in futures if not future.done()])
     if refused:
         raise GraderError(refused[0])

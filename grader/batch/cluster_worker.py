@@ -5,7 +5,6 @@ Each Dask worker runs one thread (pytest and run_suites are not thread-safe) and
 """
 import contextlib
 import importlib
-import tempfile
 from pathlib import Path
 
 from distributed import WorkerPlugin, get_worker
@@ -26,7 +25,9 @@ class GraderPlugin(WorkerPlugin):
         importlib.import_module("grader.batch.job")  # torch, pytest and the grader, imported once per worker
         from grader.batch.run import _start_zygote
         from grader.sandbox import detect
+        from grader.scratch import remove_stale
 
+        remove_stale()  # the folders of tasks whose worker was killed on this machine
         sandbox = detect(self.sandbox_wanted)
         self.warning = sandbox.warning()
         self.stack = contextlib.ExitStack()
@@ -44,13 +45,14 @@ def grade_task(chunk: list[tuple[str, tuple[bool, dict[str, bytes]]]], grading: 
     (its text) and this batch's plugin; returns their JSON reports (a string for a student that could not be
     graded), or why this worker refuses."""
     from grader.platforms.bundle import grader_hash
+    from grader.scratch import scratch_folder
 
     if grader_hash() != suites:
         return {"refused": f"the worker's grader differs from the client's (grader {grader_hash()}, client {suites}); "
                            "install the same version of the grader on every worker"}
     plugin = get_worker().plugins.get(plugin_name)
     try:
-        with tempfile.TemporaryDirectory(prefix="grader-task-") as folder:
+        with scratch_folder("task") as folder:
             reports = _grade(Path(folder), chunk, grading, assignment, plugin.zygote_path if plugin else None)
     except Exception as exc:  # noqa: BLE001 - the task's failure is each student's error report, not a lost task
         reports = [f"grader error, not the student's: grading failed on the cluster ({type(exc).__name__}: {exc})"
