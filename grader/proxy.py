@@ -250,6 +250,8 @@ class WorkerProcess(WorkerPipes):
         worker_dir = private_worker_package(Path(self.scratch.name) / ".worker")
         if sandbox.isolated:
             self.search_path = SANDBOX_SUBMISSION if import_dir else None
+            if sandbox.processes_counted_per_namespace:  # set inside bubblewrap's user namespace, not here
+                argv += ["--max-processes", str(limits.processes)]
             argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
         else:
             self.search_path = import_dir
@@ -296,7 +298,7 @@ class ForkedWorker(WorkerPipes):
         self.zygote = zygote
         try:
             self.pid = zygote.spawn(requests_read, responses_write, output_write,
-                                    limits_request(limits, device, sandbox.drop_uid), own_uid=sandbox.drop_uid)
+                                    limits_request(limits, device, sandbox.limits_processes), own_uid=sandbox.drop_uid)
         except ZygoteError:
             self._close_pipes()
             raise

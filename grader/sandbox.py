@@ -2,9 +2,11 @@
 
 On Linux with bubblewrap (`bwrap`), each worker sees only the Python installation (read-only), the worker
 module, the student's own folder (read-only) and a private /tmp; it has no network (not even loopback) and
-its own process namespace, so every process it starts, daemons included, dies with it. Run as root, it drops
-to an unprivileged uid so that the process-count limit binds. Resource limits (memory, CPU time, file size,
-processes) apply with or without bubblewrap. `Sandbox.missing` says which protections this machine lacks.
+its own process namespace, so every process it starts, daemons included, dies with it. The process-count
+limit binds per worker as root, which drops each worker to an unprivileged uid of its own, and without root
+on Linux 5.14 or newer, which counts it per user namespace and gives each worker one. Resource limits
+(memory, CPU time, file size; processes where they bind) apply with or without bubblewrap.
+`Sandbox.missing` says which protections this machine lacks.
 """
 import os
 import resource
@@ -31,7 +33,7 @@ SANDBOX_UID_BASE = 61000  # unprivileged uids for workers when the grader runs a
 class Limits:
     """Resource limits of one worker; the defaults fit a course (see the README)."""
     memory_bytes: int = 4 * 2**30  # address space; not applied on CUDA, where it breaks the driver
-    processes: int = 128  # threads count too; binds only when the worker runs under its own uid
+    processes: int = 128  # threads count too; binds only where Sandbox.limits_processes
     output_bytes: int = 16 * 2**20  # largest file (printed output included) the worker may write
     cpu_seconds: int = 600
 
@@ -42,10 +44,17 @@ class Sandbox:
     bwrap: str | None  # path of bubblewrap when it works here
     drop_uid: bool  # running as root: workers get their own unprivileged uid
     missing: tuple[str, ...] = field(default=())  # protections that are not available, for the warning
+    # Without root: the kernel counts RLIMIT_NPROC per user namespace, and each worker has one of its own.
+    processes_counted_per_namespace: bool = False
 
     @property
     def isolated(self) -> bool:
         return self.bwrap is not None
+
+    @property
+    def limits_processes(self) -> bool:
+        """Whether a worker's process-count limit counts only its own processes (it is set only then)."""
+        return self.drop_uid or self.processes_counted_per_namespace
 
     def warning(self) -> str | None:
         if not self.missing:
@@ -74,10 +83,36 @@ def detect(enabled: bool = True) -> Sandbox:
                                      "a process-count limit"))
     if root and not shutil.which("setpriv"):
         return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
-    # Without root, RLIMIT_NPROC would count every process of the user's; each worker's process namespace
-    # still ends every process it started.
-    return Sandbox(bwrap, root, () if root else ("a process-count limit (it binds only as root, where each "
-                                                 "worker gets a uid of its own)",))
+    if root:
+        return Sandbox(bwrap, True)
+    if processes_counted_per_namespace(bwrap):
+        return Sandbox(bwrap, False, processes_counted_per_namespace=True)
+    # Here RLIMIT_NPROC counts every process of the user's; each worker's process namespace still ends every
+    # process it started.
+    return Sandbox(bwrap, False, ("a process-count limit (without root it needs Linux 5.14 or newer, which "
+                                  "counts processes per user namespace)",))
+
+
+# In a new user namespace, a limit of two processes lets one child fork where the kernel counts processes per
+# namespace (Linux 5.14 or newer); an older kernel counts all of the user's and refuses.
+NPROC_PROBE = """
+import os, resource
+resource.setrlimit(resource.RLIMIT_NPROC, (2, 2))
+try:
+    pid = os.fork()
+except OSError:
+    raise SystemExit(1)
+if pid == 0:
+    os._exit(0)
+raise SystemExit(os.waitpid(pid, 0)[1])
+"""
+
+
+def processes_counted_per_namespace(bwrap: str) -> bool:
+    """Whether RLIMIT_NPROC, set inside a user namespace, counts only that namespace's processes."""
+    probe = subprocess.run([bwrap, "--unshare-user", "--ro-bind", "/", "/", python_executable(), "-I", "-S",
+                            "-c", NPROC_PROBE], capture_output=True, timeout=30)
+    return probe.returncode == 0
 
 
 def can_run_python_as(uid: int) -> bool:

@@ -10,6 +10,7 @@ import contextlib
 import linecache
 import os
 import random
+import resource
 import signal
 import sys
 import traceback
@@ -388,7 +389,13 @@ def main(argv=None):
     parser.add_argument("--responses", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--isolated", action="store_true", help="running in its own process namespace")
+    parser.add_argument("--max-processes", type=int, metavar="N",
+                        help="in a user namespace of its own: at most N processes and threads (RLIMIT_NPROC)")
     options = parser.parse_args(argv)
+    if options.max_processes is not None:
+        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+        most = options.max_processes if hard == resource.RLIM_INFINITY else min(options.max_processes, hard)
+        resource.setrlimit(resource.RLIMIT_NPROC, (most, most))
     configure_torch(options.device)
     serve(options.requests, options.responses, options.device, options.isolated)
 

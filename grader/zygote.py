@@ -12,7 +12,8 @@ message per request on a SOCK_SEQPACKET socket:
 
 Each worker is pid 1 of a new process namespace, with new mount, network, IPC and host-name namespaces: its
 own /proc, an empty /tmp and /dev/shm, no network, and every process it starts dies with it. Run as root,
-each live worker also gets its own unprivileged uid, so that the process-count limit binds per student.
+each live worker also gets its own unprivileged uid, so that the process-count limit binds per student;
+without root, each gets a user namespace of its own, where Linux 5.14 and newer count it per student too.
 Started with --isolated (in a sandbox), a zygote that cannot create these namespaces refuses to fork, and
 the grading processes start workers of their own instead.
 """

@@ -24,12 +24,13 @@ class ZygoteError(OSError):
     """The zygote could not be reached or refused a request."""
 
 
-def limits_request(limits: Limits, device: str, own_uid: bool) -> dict:
-    """Resource limits by RLIMIT name, as the zygote applies them to a worker."""
+def limits_request(limits: Limits, device: str, limit_processes: bool) -> dict:
+    """Resource limits by RLIMIT name, as the zygote applies them to a worker (after it has its own uid or
+    user namespace); the process count only where it counts the worker's processes alone."""
     request = {"core": 0, "fsize": limits.output_bytes, "cpu": limits.cpu_seconds}
     if device != "cuda":
         request["as"] = limits.memory_bytes
-    if own_uid:
+    if limit_processes:
         request["nproc"] = limits.processes
     return request
 

@@ -3,19 +3,25 @@ nothing outside the student's own grade, and an honest classmate gets exactly th
 import csv
 import importlib.util
 import json
+import os
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, run_cli, solution_source
-from grader.sandbox import detect
+from grader.sandbox import Limits, detect, python_executable, unprivileged_command
 
 pytestmark = pytest.mark.skipif(not detect().isolated, reason="bubblewrap is not available on this machine")
 
 MARKER = "4242.5"  # the daemon's sleep argument, to find it in the process table
+ORDINARY_UID = 59999  # no one's: run as root, the tests also grade the class as this ordinary uid
 
 
 def replaced(old: str, new: str, source: str | None = None) -> str:
@@ -103,6 +109,23 @@ def hostile_submissions(paths: dict, port: int) -> dict[str, str]:
                 shutil.rmtree(target, ignore_errors=True)
             """),
         "floods_output": solution_source() + "\nimport sys\ntry:\n    print('x' * 100_000_000)\nexcept OSError:\n    pass\n",
+        "counts_its_processes": solution_source() + textwrap.dedent("""
+            import os, signal, time
+            children = []
+            try:
+                while len(children) < 1000:
+                    pid = os.fork()
+                    if pid == 0:
+                        time.sleep(60)
+                        os._exit(0)
+                    children.append(pid)
+            except OSError:
+                pass
+            print("PROCESSES:", len(children))
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            """),
     }
 
 
@@ -112,12 +135,65 @@ def running(pattern: str) -> list[str]:
     return [line + "\n" for line in found.splitlines()]
 
 
-@pytest.fixture(scope="module", params=["local", "cluster"])
+def outermost_closed_folder(path: Path) -> Path | None:
+    """The outermost folder on the way to path that other users cannot enter (a 0700 home or clone)."""
+    return next((folder for folder in reversed(path.parents) if not folder.stat().st_mode & 0o001), None)
+
+
+def ordinary_user_view(needed: list[Path], writable: Path) -> list[str]:
+    """As root: bubblewrap options that let another uid reach `needed` (read-only) and `writable` at their own
+    paths, each closed folder on the way replaced by an empty one that others can enter."""
+    closed = {outermost_closed_folder(path) for path in (*needed, writable)} - {None}
+    options = ["--dev-bind", "/", "/"]
+    for folder in sorted(closed):
+        options += ["--tmpfs", str(folder)]
+    made = {folder for path in (*needed, writable) for folder in path.parents
+            if any(folder.is_relative_to(empty) and folder != empty for empty in closed)}
+    for folder in sorted(made):  # what bubblewrap creates for the binds, open to others
+        options += ["--perms", "0755", "--dir", str(folder)]
+    for path in sorted(needed):
+        options += ["--ro-bind", str(path), str(path)]
+    return [*options, "--bind", str(writable), str(writable)]
+
+
+@pytest.fixture(scope="module")
+def ordinary_user():
+    """As root: a folder ORDINARY_UID owns, and a way for that uid to run this project's grader with this
+    interpreter, where the project (a 0700 clone) or the interpreter (a 0700 home) lies out of its reach;
+    skips, saying why, where it cannot."""
+    if os.geteuid() != 0:
+        pytest.skip("the tests already run as an ordinary user: the local batch is that path")
+    if not shutil.which("setpriv"):
+        pytest.skip("dropping to an ordinary uid needs util-linux's setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="hostile-user-")).resolve()
+    folder.chmod(0o755)
+    os.chown(folder, ORDINARY_UID, ORDINARY_UID)
+    needed = {ROOT, *(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)))}
+    view = [detect().bwrap, *ordinary_user_view(sorted(needed), folder), "--die-with-parent", "--chdir", str(ROOT)]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
+
+    def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
+        command = [*view, *unprivileged_command([python_executable(), *argv], ORDINARY_UID)]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+    probe = run(["-c", "import sys, torch, grader.batch; assert sys.base_prefix == " + repr(sys.base_prefix)],
+                timeout=120)
+    if probe.returncode != 0:
+        said = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        shutil.rmtree(folder)
+        pytest.skip(f"uid {ORDINARY_UID} cannot run {python_executable()} with torch and this project ({said})")
+    yield {"folder": folder, "run": run}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["local", "cluster", "ordinary user"])
 def hostile_class(request, tmp_path_factory):
-    """The hostile class graded by a local batch, and through a Dask LocalCluster of two worker processes."""
+    """The hostile class graded by a local batch, through a Dask LocalCluster of two worker processes, and
+    (when the tests run as root) by a local batch of an ordinary uid."""
     if request.param == "cluster" and importlib.util.find_spec("distributed") is None:
         pytest.skip("Dask is the cluster extra: pip install -e '.[cluster]'")
-    root = tmp_path_factory.mktemp("hostile")
+    user = request.getfixturevalue("ordinary_user") if request.param == "ordinary user" else None
+    root = user["folder"] if user else tmp_path_factory.mktemp("hostile")
     klass, out = root / "class", root / "out"
     klass.mkdir()
     (klass / "honest.py").write_text(solution_source())
@@ -144,14 +220,21 @@ def hostile_class(request, tmp_path_factory):
         (klass / f"{name}.py").write_text(source)
     before = {p: p.read_bytes() for p in [*(ROOT / "grader").rglob("*.py"), *klass.iterdir()]}
     grading_before = set(running("grader.zygote"))  # zygotes of other test runs on this machine are not ours
-    parallel = ["--jobs", "2"] if request.param == "local" else ["--scheduler", "local:2"]
-    result = run_cli("batch", klass, "--out", out, *parallel, "--timeout", "40", timeout=1200)
+    parallel = ["--scheduler", "local:2"] if request.param == "cluster" else ["--jobs", "2"]
+    batch = ["batch", str(klass), "--out", str(out), *parallel, "--timeout", "40"]
+    if user:
+        for path in klass.iterdir():
+            os.chown(path, ORDINARY_UID, ORDINARY_UID)
+        os.chown(klass, ORDINARY_UID, ORDINARY_UID)
+        result = user["run"](["-m", "grader", *batch], timeout=1200)
+    else:
+        result = run_cli(*batch, timeout=1200)
     stop.set()
     thread.join()
     listener.close()
     leftovers = "".join(sorted(set(running(f"sleep {MARKER}|grader.zygote")) - grading_before))
     yield {"result": result, "out": out, "klass": klass, "before": before, "connections": connections,
-           "leftovers": leftovers}
+           "leftovers": leftovers, "as_ordinary_user": user is not None or os.geteuid() != 0}
     subprocess.run(["pkill", "-f", f"sleep {MARKER}"])
 
 
@@ -217,6 +300,21 @@ def test_hangs_crashes_and_hogs_cost_only_their_concepts(hostile_class):
     assert concept(out, "memory_hog", "causal_mask")["score"] == 12
     assert concept(out, "fork_bomb", "multihead_wrapper")["score"] == 0
     assert concept(out, "fork_bomb", "multihead_attention")["score"] == 12
+
+
+def kernel_version() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def test_a_worker_starts_at_most_its_process_limit_and_the_batch_says_where_it_has_none(hostile_class):
+    out = hostile_class["out"]
+    started = int(report(out, "counts_its_processes")["output"].split("PROCESSES: ")[1].split()[0])
+    unbounded = "a process-count limit" in hostile_class["result"].stderr  # named in the batch's warning
+    assert (started >= Limits().processes) == unbounded, started
+    if hostile_class["as_ordinary_user"] and kernel_version() >= (5, 14):  # counted per user namespace
+        assert not unbounded, hostile_class["result"].stderr
+    assert float(grades(out)["counts_its_processes"]["total"]) == 100
 
 
 def test_nothing_outside_the_sandbox_changes_and_nothing_is_left_running(hostile_class):
