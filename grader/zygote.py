@@ -8,7 +8,8 @@ message per request on a SOCK_SEQPACKET socket:
 - `{"op": "spawn", "own_uid": bool, "limits": {...}}` with three file descriptors attached (the worker's
   request pipe, its reply pipe and its output file) forks a worker and answers `{"ok": pid}`;
 - `{"op": "kill", "pid": pid, "wait": bool}` kills that worker and everything it started, and answers
-  `{"ok": {"status": exit status (None when not waited for), "was_alive": bool}}`.
+  `{"ok": {"status": exit status (None when not waited for), "was_alive": bool}}`;
+- `{"op": "status"}` answers `{"ok": {"forks": bool}}`: whether it forks workers at all (see --isolated).
 
 Each worker is pid 1 of a new process namespace, with new mount, network, IPC and host-name namespaces: its
 own /proc, an empty /tmp and /dev/shm, no network, and every process it starts dies with it. Run as root,
@@ -363,6 +364,8 @@ class Zygote:
                 reply = {"ok": self.spawn(fds, request)}
             elif request.get("op") == "kill":
                 reply = {"ok": self.kill(int(request["pid"]), bool(request.get("wait", True)))}
+            elif request.get("op") == "status":
+                reply = {"ok": {"forks": self.namespaces.available or not self.require_isolation}}
             else:
                 reply = {"error": f"unknown request {request.get('op')!r}"}
         except (ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:

@@ -135,6 +135,10 @@ class ZygoteClient:
         return int(self._ask({"op": "spawn", "own_uid": own_uid, "limits": limits},
                              (requests_fd, responses_fd, output_fd)))
 
+    def status(self) -> dict:
+        """{"forks": whether the zygote forks workers at all}."""
+        return self._ask({"op": "status"})
+
     def kill(self, pid: int, wait: bool = True) -> dict:
         """Kill a worker and its processes: {"status": exit code (None without wait), "was_alive": bool}."""
         return self._ask({"op": "kill", "pid": pid, "wait": wait})
@@ -143,3 +147,20 @@ class ZygoteClient:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def slow_start_note(path: str) -> str | None:
+    """Why every student's worker will start afresh, and how to fix it; None when the zygote listening at
+    path forks them. Waits for that zygote to start."""
+    client = ZygoteClient(path)
+    try:
+        if client.status()["forks"]:
+            return None
+        reason = ("the sandboxed zygote cannot give workers namespaces of their own here (nested user "
+                  "namespaces are forbidden)")
+    except ZygoteError as exc:
+        reason = str(exc)
+    finally:
+        client.close()
+    return (f"note: every student's worker starts afresh, with a torch import each (slow): {reason}; see the "
+            "README's 'Grading untrusted code' for how to allow user namespaces")

@@ -38,3 +38,12 @@ def write(tmp_path):
 
 def solution_source() -> str:
     return (ROOT / "solutions" / "attention.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def ordinary_user():
+    """As root: a way to run this project as an ordinary uid (see ordinary_user.py); skips where it cannot."""
+    from ordinary_user import ordinary_user_session
+
+    with ordinary_user_session() as session:
+        yield session

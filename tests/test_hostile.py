@@ -4,24 +4,20 @@ import csv
 import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import textwrap
 import threading
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, run_cli, solution_source
-from grader.sandbox import Limits, detect, python_executable, unprivileged_command
+from grader.sandbox import Limits, detect
+from ordinary_user import ORDINARY_UID
 
 pytestmark = pytest.mark.skipif(not detect().isolated, reason="bubblewrap is not available on this machine")
 
 MARKER = "4242.5"  # the daemon's sleep argument, to find it in the process table
-ORDINARY_UID = 59999  # no one's: run as root, the tests also grade the class as this ordinary uid
 
 
 def replaced(old: str, new: str, source: str | None = None) -> str:
@@ -133,57 +129,6 @@ def running(pattern: str) -> list[str]:
     """The command lines of running processes that match pattern, one per line."""
     found = subprocess.run(["pgrep", "-a", "-f", pattern], capture_output=True, text=True).stdout
     return [line + "\n" for line in found.splitlines()]
-
-
-def outermost_closed_folder(path: Path) -> Path | None:
-    """The outermost folder on the way to path that other users cannot enter (a 0700 home or clone)."""
-    return next((folder for folder in reversed(path.parents) if not folder.stat().st_mode & 0o001), None)
-
-
-def ordinary_user_view(needed: list[Path], writable: Path) -> list[str]:
-    """As root: bubblewrap options that let another uid reach `needed` (read-only) and `writable` at their own
-    paths, each closed folder on the way replaced by an empty one that others can enter."""
-    closed = {outermost_closed_folder(path) for path in (*needed, writable)} - {None}
-    options = ["--dev-bind", "/", "/"]
-    for folder in sorted(closed):
-        options += ["--tmpfs", str(folder)]
-    made = {folder for path in (*needed, writable) for folder in path.parents
-            if any(folder.is_relative_to(empty) and folder != empty for empty in closed)}
-    for folder in sorted(made):  # what bubblewrap creates for the binds, open to others
-        options += ["--perms", "0755", "--dir", str(folder)]
-    for path in sorted(needed):
-        options += ["--ro-bind", str(path), str(path)]
-    return [*options, "--bind", str(writable), str(writable)]
-
-
-@pytest.fixture(scope="module")
-def ordinary_user():
-    """As root: a folder ORDINARY_UID owns, and a way for that uid to run this project's grader with this
-    interpreter, where the project (a 0700 clone) or the interpreter (a 0700 home) lies out of its reach;
-    skips, saying why, where it cannot."""
-    if os.geteuid() != 0:
-        pytest.skip("the tests already run as an ordinary user: the local batch is that path")
-    if not shutil.which("setpriv"):
-        pytest.skip("dropping to an ordinary uid needs util-linux's setpriv")
-    folder = Path(tempfile.mkdtemp(prefix="hostile-user-")).resolve()
-    folder.chmod(0o755)
-    os.chown(folder, ORDINARY_UID, ORDINARY_UID)
-    needed = {ROOT, *(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)))}
-    view = [detect().bwrap, *ordinary_user_view(sorted(needed), folder), "--die-with-parent", "--chdir", str(ROOT)]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "PYTHONPATH": str(ROOT)}
-
-    def run(argv: list[str], timeout: float) -> subprocess.CompletedProcess:
-        command = [*view, *unprivileged_command([python_executable(), *argv], ORDINARY_UID)]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
-
-    probe = run(["-c", "import sys, torch, grader.batch; assert sys.base_prefix == " + repr(sys.base_prefix)],
-                timeout=120)
-    if probe.returncode != 0:
-        said = (probe.stderr.strip().splitlines() or ["no output"])[-1]
-        shutil.rmtree(folder)
-        pytest.skip(f"uid {ORDINARY_UID} cannot run {python_executable()} with torch and this project ({said})")
-    yield {"folder": folder, "run": run}
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["local", "cluster", "ordinary user"])

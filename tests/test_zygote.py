@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from grader.pipeline import grade_submission
 from grader.proxy import ForkedWorker, StudentCrash, StudentProxy, WorkerProcess
 from grader.sandbox import detect
 from grader.submission import Cell, Submission
-from grader.zygote_client import ZygoteClient, ZygoteServer
+from grader.zygote_client import ZygoteClient, ZygoteServer, slow_start_note
 
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not (ROOT_USER or detect().isolated),
@@ -147,14 +148,15 @@ def test_forked_workers_grade_as_fresh_ones(zygote, tmp_path):
     assert [(c.concept.id, c.score) for c in forked.concepts] == [(c.concept.id, c.score) for c in fresh.concepts]
 
 
+class NoNamespaces:
+    available, own = False, -1
+
+    def __init__(self, keep):
+        self.keep = keep
+
+
 def test_a_sandboxed_zygote_that_cannot_isolate_refuses_to_fork(monkeypatch):
     from grader import zygote as zygote_module
-
-    class NoNamespaces:
-        available, own = False, -1
-
-        def __init__(self, keep):
-            self.keep = keep
 
     monkeypatch.setattr(zygote_module, "PidNamespaces", NoNamespaces)
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
@@ -162,3 +164,33 @@ def test_a_sandboxed_zygote_that_cannot_isolate_refuses_to_fork(monkeypatch):
         with pytest.raises(RuntimeError, match="cannot give workers namespaces"):
             refusing.spawn([0, 1, 2], {"own_uid": True})
     assert not refusing.children  # nothing was forked
+
+
+def test_the_batch_is_told_once_why_its_workers_start_afresh(monkeypatch, tmp_path):
+    from grader import zygote as zygote_module
+
+    monkeypatch.setattr(zygote_module, "PidNamespaces", NoNamespaces)
+    path = str(tmp_path / "refusing.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen()
+    refusing = zygote_module.Zygote(listener, "cpu", require_isolation=True)
+    threading.Thread(target=refusing.run, daemon=True).start()
+    note = slow_start_note(path)
+    assert note.startswith("note: every student's worker starts afresh") and "namespaces" in note, note
+    assert "Grading untrusted code" in note
+    assert "cannot reach the worker zygote" in slow_start_note(str(tmp_path / "nothing.sock"))
+
+
+def test_a_zygote_that_forks_needs_no_note(zygote):
+    assert zygote.status() == {"forks": True}
+    assert slow_start_note(zygote.path) is None
+
+
+def test_an_ordinary_user_passes_these_tests_too(ordinary_user):
+    """Run as root, this file again as an ordinary uid: the zygote's path without root."""
+    result = ordinary_user["run"](["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_zygote.py"],
+                                  timeout=900)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in summary and "1 skipped" in summary, summary  # this test skips there: it is that run

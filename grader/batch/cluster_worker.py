@@ -18,7 +18,7 @@ class GraderPlugin(WorkerPlugin):
     def __init__(self, sandbox: bool, device: str):
         self.sandbox_wanted, self.device = sandbox, device
         self.stack = None
-        self.zygote_path = None
+        self.zygote = self.zygote_path = self.zygote_note = None
         self.warning = None
 
     def setup(self, worker):
@@ -31,8 +31,17 @@ class GraderPlugin(WorkerPlugin):
         sandbox = detect(self.sandbox_wanted)
         self.warning = sandbox.warning()
         self.stack = contextlib.ExitStack()
-        zygote = _start_zygote(self.stack, sandbox, self.device)
-        self.zygote_path = zygote.path if zygote else None
+        self.zygote = _start_zygote(self.stack, sandbox, self.device)
+        self.zygote_path = self.zygote.path if self.zygote else None
+
+    def warnings(self) -> str | None:
+        """What this worker's batch output should say once: missing protections, and why its students'
+        workers start afresh; asked after a chunk, when the zygote is running."""
+        if self.zygote is not None and self.zygote_note is None:
+            from grader.zygote_client import slow_start_note
+
+            self.zygote_note = slow_start_note(self.zygote.path) or ""
+        return "; ".join(filter(None, (self.warning, self.zygote_note))) or None
 
     def teardown(self, worker):
         if self.stack is not None:
@@ -57,7 +66,7 @@ def grade_task(chunk: list[tuple[str, tuple[bool, dict[str, bytes]]]], grading: 
     except Exception as exc:  # noqa: BLE001 - the task's failure is each student's error report, not a lost task
         reports = [f"grader error, not the student's: grading failed on the cluster ({type(exc).__name__}: {exc})"
                    ] * len(chunk)
-    return {"reports": reports, "warning": plugin.warning if plugin else "the batch's plugin is missing on a worker"}
+    return {"reports": reports, "warning": plugin.warnings() if plugin else "the batch's plugin is missing on a worker"}
 
 
 def _grade(folder: Path, chunk, grading, assignment: str, zygote_path: str | None) -> list:

@@ -22,7 +22,7 @@ from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, w
 from grader.runner import SUITES_DIR, suites_hash
 from grader.sandbox import detect, die_with_parent
 from grader.scratch import remove_stale
-from grader.zygote_client import ZygoteServer, zygote_available
+from grader.zygote_client import ZygoteServer, slow_start_note, zygote_available
 
 MAX_CHUNK = 16  # students per pytest session
 
@@ -250,6 +250,9 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
         stack.enter_context(_stopped_at_once(pool))
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name) for entry, _, path in chunk], *grading,
                                zygote and zygote.path): chunk for chunk in chunks}
+        note = slow_start_note(zygote.path) if zygote else None  # asked while the grading processes start
+        if note:
+            print(note, file=sys.stderr)
         for future in as_completed(futures):
             chunk = futures[future]
             try:
