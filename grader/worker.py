@@ -341,6 +341,15 @@ def stray_processes() -> int:
     return count
 
 
+def set_limits(limits: dict):
+    """Resource limits by RLIMIT name ({"nproc": 128, ...}), soft and hard, never above the hard limit."""
+    for name, value in limits.items():
+        kind = getattr(resource, f"RLIMIT_{name.upper()}")
+        hard = resource.getrlimit(kind)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
+
+
 def configure_torch(device):
     # One thread and no TF32: the same submission gets the same numbers every time and under load.
     torch.set_num_threads(1)
@@ -393,9 +402,7 @@ def main(argv=None):
                         help="in a user namespace of its own: at most N processes and threads (RLIMIT_NPROC)")
     options = parser.parse_args(argv)
     if options.max_processes is not None:
-        hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-        most = options.max_processes if hard == resource.RLIM_INFINITY else min(options.max_processes, hard)
-        resource.setrlimit(resource.RLIMIT_NPROC, (most, most))
+        set_limits({"nproc": options.max_processes})
     configure_torch(options.device)
     serve(options.requests, options.responses, options.device, options.isolated)
 

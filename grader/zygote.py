@@ -24,14 +24,13 @@ import ctypes
 import gc
 import json
 import os
-import resource
 import select
 import signal
 import socket
 import sys
 import time
 
-from grader.worker import configure_torch, serve
+from grader.worker import configure_torch, serve, set_limits
 
 SETUP_FAILED = 71  # a worker that could not confine itself: the grader's problem, not the student's
 UID_BASE = 70000  # each live worker's uid when the zygote runs as root (single workers use 61000-64999)
@@ -73,14 +72,6 @@ def warm_up():
 def exit_code(status: int) -> int:
     """A wait status as subprocess reports it: the exit status, or -N for a process killed by signal N."""
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-
-
-def set_limits(limits: dict):
-    for name, value in limits.items():
-        kind = getattr(resource, f"RLIMIT_{name.upper()}")
-        hard = resource.getrlimit(kind)[1]
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(kind, (value, value))
 
 
 class PidNamespaces:
