@@ -332,7 +332,8 @@ def check_gpt2_size(student, size, d_model, num_heads, construct_on="meta"):
     what the module is (its parameter count, heads, head size and mask), not by how it names its layers.
 
     size None calls gpt2_attention() with its default size. Modules are built on the meta device (no memory,
-    no initialisation) unless construct_on says otherwise: see check_mask_follows_meta for its first cost.
+    no initialisation) unless construct_on says otherwise (None: the CPU; wire.META_WHERE_LOADED: whichever
+    is cheaper): see check_mask_follows_meta for its first cost.
     """
     args = () if size is None else (size,)
     asked = "gpt2_attention()" if size is None else f"gpt2_attention({size!r})"

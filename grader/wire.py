@@ -21,6 +21,10 @@ MAX_DIMS = 8
 # Written by the worker on its stdout before it runs any student code: what came before is not the student's
 # output (see grader.output).
 READY_MARKER = b"\0attention-grader: worker ready\0"
+# A call's construct_on for a build judged only by its shapes: the meta device (no memory, no initialisation)
+# where the worker has torch's meta kernels loaded already (a zygote's worker), the CPU otherwise; a build
+# that fails on the meta device (code that needs real values, such as .item()) is built on the CPU instead.
+META_WHERE_LOADED = "meta where loaded"
 
 DTYPES = {
     "float32": 4, "float64": 8, "float16": 2, "bfloat16": 2,

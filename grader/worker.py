@@ -23,6 +23,16 @@ import torch.nn as nn
 from grader import wire
 
 PLAIN = (bool, int, float, str, type(None))
+_meta_kernels_loaded = False  # see wire.META_WHERE_LOADED
+
+
+def load_meta_kernels():
+    """Load torch's Python meta kernels (about a second of imports), which the first masked build on the
+    meta device would otherwise load. Only meta tensors are computed: a fork after real CPU work can hang in
+    OpenMP."""
+    global _meta_kernels_loaded
+    torch.triu(torch.ones(2, 2, device="meta"), diagonal=1)
+    _meta_kernels_loaded = True
 
 
 class ProtocolError(Exception):
@@ -167,9 +177,16 @@ class Worker:
 
     # --- requests --------------------------------------------------------------------------
 
-    def call(self, name, args, kwargs, construct_on=None, canned=None, then=None):
+    def call(self, name, args, kwargs, construct_on=None, canned=None, then=None, seed=0):
         if name not in self.namespace:
             raise ProtocolError(f"{name} is not defined")
+        if construct_on == wire.META_WHERE_LOADED:
+            if _meta_kernels_loaded:
+                try:
+                    return self.call(name, args, kwargs, "meta", canned, then)
+                except Exception:  # noqa: BLE001 - code that needs real values is built as it would be on the CPU
+                    self.seed(seed)
+            construct_on = None
         target = self.namespace[name]
         replaced = {}
         for canned_name, value in (canned or {}).items():
@@ -286,7 +303,7 @@ class Worker:
                 raise ProtocolError("no submission loaded")
             ops = {
                 "call": lambda: self.call(request["name"], request.get("args", []), request.get("kwargs", {}),
-                                          request.get("construct_on"), request.get("canned"), request.get("then")),
+                                          request.get("construct_on"), request.get("canned"), request.get("then"), seed),
                 "forward": lambda: self.forward(request["handle"], request.get("args", [])),
                 "mode": lambda: self.set_mode(request["handle"], request["training"]),
                 "to": lambda: self.move(request["handle"], request["target"]),

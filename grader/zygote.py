@@ -30,7 +30,7 @@ import socket
 import sys
 import time
 
-from grader.worker import configure_torch, serve, set_limits
+from grader.worker import configure_torch, load_meta_kernels, serve, set_limits
 
 SETUP_FAILED = 71  # a worker that could not confine itself: the grader's problem, not the student's
 UID_BASE = 70000  # each live worker's uid when the zygote runs as root (single workers use 61000-64999)
@@ -56,17 +56,6 @@ def _check(result: int, what: str):
 def _mount(source: str, target: str, kind: str | None, flags: int, data: str = ""):
     _check(_libc.mount(source.encode(), target.encode(), kind.encode() if kind else None, flags,
                        data.encode() or None), f"mount {target}")
-
-
-def warm_up():
-    """Pay once, before any fork, for what every worker would otherwise load on first use.
-
-    torch's Python meta kernels (about a second of imports) serve the checks that build modules on the
-    meta device. Only meta tensors are computed here: a fork after real CPU work can hang in OpenMP.
-    """
-    import torch
-
-    torch.triu(torch.ones(2, 2, device="meta"), diagonal=1)
 
 
 def exit_code(status: int) -> int:
@@ -394,7 +383,7 @@ def main(argv=None):
     options = parser.parse_args(argv)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # never import from the shared /tmp
     configure_torch(options.device)
-    warm_up()
+    load_meta_kernels()  # once here, not in every worker
     gc.freeze()  # workers share the zygote's memory until they write to it; a collection would touch it all
     listener = socket.socket(fileno=options.listen)
     os.set_inheritable(listener.fileno(), False)

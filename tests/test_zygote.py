@@ -148,6 +148,36 @@ def test_forked_workers_grade_as_fresh_ones(zygote, tmp_path):
     assert [(c.concept.id, c.score) for c in forked.concepts] == [(c.concept.id, c.score) for c in fresh.concepts]
 
 
+def test_a_build_that_needs_real_values_is_sized_as_on_the_cpu(zygote):
+    """Forked workers size GPT-2 on the meta device, whose kernels the zygote loaded; code that reads a value
+    there (.item()) is built on the CPU instead, as a fresh worker builds it, and passes the same checks."""
+    catalogue = load()
+    submission = student(solution_source().replace(
+        "    return MultiHeadAttention(d_model, d_model, context_length=1024, dropout=dropout, num_heads=num_heads)",
+        "    module = MultiHeadAttention(d_model, d_model, context_length=1024, dropout=dropout, num_heads=num_heads)\n"
+        "    assert module.mask.sum().item() > 0  # a value: not on the meta device\n"
+        "    return module"), "attention.py")
+    forked, fresh = (grade_submission(submission, catalogue, zygote=zygote, concepts=["gpt2_sizing"]),
+                     grade_submission(submission, catalogue, concepts=["gpt2_sizing"]))
+    outcomes = [[(t.nodeid, t.status) for c in report.concepts for t in c.tests] for report in (forked, fresh)]
+    assert outcomes[0] == outcomes[1]
+    assert ("test_gpt2_small", "passed") in [(nodeid.rpartition("::")[2], status) for nodeid, status in outcomes[0]]
+
+
+def test_a_shape_only_build_uses_the_meta_device_where_its_kernels_are_loaded(monkeypatch):
+    from grader import worker as worker_module
+    from grader.wire import META_WHERE_LOADED
+
+    worker = worker_module.Worker("cpu")
+    worker.load([{"filename": "attention.py", "source": solution_source()}], ["gpt2_attention"], None)
+    devices = {}
+    for loaded in (False, True):
+        monkeypatch.setattr(worker_module, "_meta_kernels_loaded", loaded)
+        handle = worker.call("gpt2_attention", ["small"], {}, META_WHERE_LOADED)["handle"]
+        devices[loaded] = {p.device.type for p in worker.object(handle).parameters()}
+    assert devices == {False: {"cpu"}, True: {"meta"}}
+
+
 class NoNamespaces:
     available, own = False, -1
 
