@@ -128,10 +128,6 @@ class Weights:
                    biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
                    out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
 
-    def load_linear(self, module):
-        """Set the weights of a module built from nn.Linear layers (v2, causal, multi-head)."""
-        return self.check_linear(module, module.load(*self.linear_values()))
-
     def linear_values(self) -> tuple[dict, dict]:
         """(required, optional) values by parameter name for a module built from nn.Linear layers.
 
@@ -157,9 +153,13 @@ class Weights:
                             "as nn.Linear(d_in, d_out) layers")
         return result
 
-    def load_v1(self, module):
-        """Set the (d_in, d_out) nn.Parameter matrices of SelfAttention_v1."""
-        result = module.load({"W_query": self.query.T, "W_key": self.key.T, "W_value": self.value.T})
+    def v1_values(self) -> tuple[dict, dict]:
+        """(required, optional) values of SelfAttention_v1's (d_in, d_out) nn.Parameter matrices."""
+        return {"W_query": self.query.T, "W_key": self.key.T, "W_value": self.value.T}, {}
+
+    @staticmethod
+    def check_v1(result: dict):
+        """Fail unless loading v1_values() found every matrix in its shape."""
         if result["missing"] or result["mismatched"]:
             raise Diagnosis(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
                             "nn.Parameter matrices of shape (d_in, d_out)")

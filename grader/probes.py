@@ -32,9 +32,9 @@ def judge_self_attention(module, weights, x, device, axis, what):
 
 
 def self_attention_v1(student, d_in, d_out, seed):
-    module = student.build("SelfAttention_v1", d_in, d_out)
     weights = Weights.random(d_in, d_out, seed)
-    weights.load_v1(module)
+    module = student.build("SelfAttention_v1", d_in, d_out, weights=weights.v1_values())
+    weights.check_v1(module.loaded)
     return module, weights
 
 
@@ -118,9 +118,9 @@ def check_context_vectors(student, x):
 
 def check_weight_transfer(student, d_in, d_out, seed):
     """After copy_weights_v2_to_v1, each v1 matrix must be the transposed v2 weight."""
-    sa_v2 = student.build("SelfAttention_v2", d_in, d_out)
     weights = Weights.random(d_in, d_out, seed)
-    weights.load_linear(sa_v2)
+    sa_v2 = student.build("SelfAttention_v2", d_in, d_out, weights=weights.linear_values())
+    weights.check_linear(sa_v2, sa_v2.loaded)
     sa_v1 = student.build("SelfAttention_v1", d_in, d_out)
     student.call("copy_weights_v2_to_v1", sa_v2, sa_v1)
     names = ("W_query", "W_key", "W_value")

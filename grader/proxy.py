@@ -132,6 +132,7 @@ class WorkerPipes:
     def _open_pipes(self, printed: PrintedOutput) -> tuple[int, int, int]:
         """Make the three pipes; returns the worker's ends (requests, responses, output), to close once given."""
         self.printed, self.ready = printed, False
+        self.received = bytearray()  # read from the reply pipe, not yet taken
         requests_read, self.requests = os.pipe()
         self.responses, responses_write = os.pipe()
         self.output_pipe, output_write = os.pipe()
@@ -158,28 +159,32 @@ class WorkerPipes:
                 return True
 
     def send(self, frame: bytes, deadline: float):
+        """Write the frame, waiting only while the pipe is full (the request pipe does not block)."""
         view = memoryview(frame)
         while view:
-            if not self._wait(deadline, readable=False):
-                raise StudentTimeout("the worker stopped reading requests")
             try:
                 view = view[os.write(self.requests, view):]
+            except BlockingIOError:
+                if not self._wait(deadline, readable=False):
+                    raise StudentTimeout("the worker stopped reading requests") from None
             except BrokenPipeError:
                 raise StudentCrash("the worker process died") from None
 
     def _read(self, n: int, deadline: float) -> bytes:
-        chunks, missing = [], n
-        while missing:
+        """n bytes of the reply pipe; each wait takes in all that arrived, so that one reply's frame (its
+        lengths, header and blob) usually costs one wait and one read."""
+        while len(self.received) < n:
             if not self._wait(deadline, readable=True):
                 raise StudentTimeout("time limit reached")
-            chunk = os.read(self.responses, min(missing, 1 << 20))
+            chunk = os.read(self.responses, max(n - len(self.received), 1 << 16))
             if not chunk:
                 if not self.ready:
                     raise WorkerStartFailure(self._start_failure())
                 raise StudentCrash(self.death_reason())
-            chunks.append(chunk)
-            missing -= len(chunk)
-        return b"".join(chunks)
+            self.received += chunk
+        data = bytes(self.received[:n])
+        del self.received[:n]
+        return data
 
     def _start_failure(self) -> str:
         reason = self.death_reason().replace("the process running the submission", "it")

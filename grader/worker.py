@@ -55,9 +55,10 @@ def read_frame(fd):
     if prefix is None:
         return None
     json_len, blob_len = wire.split_lengths(prefix)
-    header = read_exact(fd, json_len)
-    blob = read_exact(fd, blob_len) if blob_len else b""
-    return wire.decode(header, blob)
+    body = read_exact(fd, json_len + blob_len)  # one read where the whole frame has arrived
+    if body is None:
+        return None
+    return wire.decode(body[:json_len], memoryview(body)[json_len:])
 
 
 def write_frame(fd, frame):
@@ -330,12 +331,19 @@ def close_quietly(*fds):
             pass  # already closed, e.g. in a grandchild
 
 
+_last_pid_file = None  # /proc/sys/kernel/ns_last_pid, opened once
+
+
 def nothing_ever_started() -> bool:
     """Whether no process has ever been started in this worker's process namespace, where it is pid 1: the
     namespace's last pid is still its own (one small read, where listing /proc costs ten times more)."""
+    global _last_pid_file
+    if os.getpid() != 1:
+        return False
     try:
-        with open("/proc/sys/kernel/ns_last_pid") as f:
-            return os.getpid() == 1 and int(f.read()) == 1
+        if _last_pid_file is None:
+            _last_pid_file = os.open("/proc/sys/kernel/ns_last_pid", os.O_RDONLY | os.O_CLOEXEC)
+        return int(os.pread(_last_pid_file, 32, 0)) == 1
     except (OSError, ValueError):
         return False
 
