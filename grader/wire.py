@@ -15,6 +15,7 @@ import struct
 import sys
 
 HEADER = struct.Struct("!II")
+TENSOR_KEY = "__tensor__"
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_BLOB_BYTES = 256 * 1024 * 1024
 MAX_DIMS = 8
@@ -56,32 +57,27 @@ def encode(message):
 
     blob = bytearray()
 
-    def tensor_to_json(tensor):
-        dtype = str(tensor.dtype).removeprefix("torch.")
+    def tensor_to_json(value):
+        """What json.dumps calls for a value JSON has no type for: a tensor's description, or a refusal."""
+        if torch is None or not isinstance(value, torch.Tensor):
+            raise WireError(f"cannot send a value of type {type(value).__name__}")
+        dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in DTYPES:
             raise WireError(f"tensors of dtype {dtype} cannot be sent")
-        description = {"dtype": dtype, "shape": list(tensor.shape), "device": tensor.device.type}
-        if tensor.device.type != "meta":
+        description = {"dtype": dtype, "shape": list(value.shape), "device": value.device.type}
+        if value.device.type != "meta":
             # A fresh plain tensor: whatever subclass or view came in, only its values leave.
-            flat = torch.Tensor.detach(tensor).to("cpu").reshape(-1).clone()
+            flat = torch.Tensor.detach(value).to("cpu").reshape(-1).clone()
             raw = contiguous_bytes(flat)
             description.update(offset=len(blob), nbytes=len(raw))
             blob.extend(raw)
-        return {"__tensor__": description}
+        return {TENSOR_KEY: description}
 
-    def convert(value):
-        if torch is not None and isinstance(value, torch.Tensor):
-            return tensor_to_json(value)
-        if isinstance(value, dict):
-            return {str(k): convert(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(v) for v in value]
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return value
-        raise WireError(f"cannot send a value of type {type(value).__name__}")
-
-    header = json.dumps(convert(message)).encode()
-    return HEADER.pack(len(header), len(blob)) + header + bytes(blob)
+    try:
+        header = json.dumps(message, default=tensor_to_json, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:  # a key JSON cannot hold, a message that contains itself
+        raise WireError(f"cannot send this message: {exc}") from None
+    return HEADER.pack(len(header), len(blob)) + header + blob
 
 
 def split_lengths(prefix):
@@ -118,13 +114,15 @@ def decode(header_bytes, blob):
         return raw.view(_dtype(dtype)).reshape(shape)
 
     def hook(obj):
-        if "__tensor__" in obj:
+        if TENSOR_KEY in obj:
             if len(obj) != 1:
                 raise WireError("malformed tensor reference")
-            return build(obj["__tensor__"])
+            return build(obj[TENSOR_KEY])
         return obj
 
     try:
-        return json.loads(header_bytes.decode(), object_hook=hook)
+        text = header_bytes.decode()
+        # Without tensors, no dictionary needs looking at: json's parser then runs without calling back.
+        return json.loads(text, object_hook=hook) if TENSOR_KEY in text else json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"malformed frame header: {exc}") from None

@@ -68,8 +68,14 @@ def test_oversized_frames_and_bad_headers_are_refused():
 
 
 def test_only_plain_values_can_be_sent():
+    with pytest.raises(wire.WireError, match="type object"):
+        wire.encode({"f": [1, object()]})
     with pytest.raises(wire.WireError):
-        wire.encode({"f": object()})
+        wire.encode({(1, 2): "a key JSON cannot hold"})
+    looped = {}
+    looped["self"] = looped
+    with pytest.raises(wire.WireError):
+        wire.encode(looped)
 
 
 def test_tensors_cross_without_numpy(monkeypatch):
