@@ -18,6 +18,9 @@ from grader.scratch import scratch_folder
 
 MAX_REPLY = 64 * 1024
 START_TIMEOUT = 120.0  # seconds for the zygote to import torch and start answering
+# Students per zygote from which it moves its heap onto huge pages (grader.zygote.heap_on_huge_pages) before
+# forking: that costs it about 0.35 s once and saves about 5 ms of CPU per student (measured on 2 cores).
+HUGE_PAGES_FROM = 200
 
 
 class ZygoteError(OSError):
@@ -47,9 +50,12 @@ class ZygoteServer:
     refuses, and the grading processes start workers of their own instead.
     """
 
-    def __init__(self, sandbox: Sandbox, device: str = "cpu"):
+    def __init__(self, sandbox: Sandbox, device: str = "cpu", students: int = 0):
+        """`students`: how many workers it is expected to fork, which decides whether its heap is moved onto
+        huge pages first (see HUGE_PAGES_FROM)."""
         self.sandbox = sandbox
         self.device = device
+        self.huge_pages = students >= HUGE_PAGES_FROM
         self.folder = scratch_folder("zygote")
         try:
             os.chmod(self.folder.name, 0o700)
@@ -64,7 +70,8 @@ class ZygoteServer:
 
     def _start(self, listener: int) -> subprocess.Popen:
         env = dict(WORKER_ENV)
-        argv = [python_executable(), "-m", "grader.zygote", "--listen", str(listener), "--device", self.device]
+        argv = [python_executable(), "-m", "grader.zygote", "--listen", str(listener), "--device", self.device,
+                *(["--huge-pages"] if self.huge_pages else [])]
         worker_dir = private_worker_package(Path(self.folder.name) / ".worker")
         if self.sandbox.isolated:
             # The zygote keeps root's power to create namespaces and switch uids; its workers do not.

@@ -17,7 +17,7 @@ from grader.pipeline import grade_submission
 from grader.proxy import ForkedWorker, StudentCrash, StudentProxy, WorkerProcess
 from grader.sandbox import detect
 from grader.submission import Cell, Submission
-from grader.zygote_client import ZygoteClient, ZygoteServer, slow_start_note
+from grader.zygote_client import HUGE_PAGES_FROM, ZygoteClient, ZygoteServer, slow_start_note
 
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not (ROOT_USER or detect().isolated),
@@ -49,7 +49,9 @@ def student(source: str, name: str = "student.py") -> Submission:
 
 @pytest.fixture(scope="module")
 def zygote():
-    with ZygoteServer(detect()) as server:
+    # Started as for a large class, with its heap on huge pages where the kernel can (tests/test_runner.py's
+    # zygote is a small class's).
+    with ZygoteServer(detect(), students=HUGE_PAGES_FROM) as server:
         client = ZygoteClient(server.path)
         proxy = StudentProxy(student("x = 1\n"), detect(), zygote=client)
         proxy.start()
@@ -137,6 +139,17 @@ def test_an_unreachable_zygote_means_workers_of_their_own(tmp_path):
     assert isinstance(proxy.worker, WorkerProcess)
     assert torch.equal(proxy.call("attention_scores", torch.ones(2)), torch.ones(2))
     proxy.close()
+
+
+def test_the_heap_moves_onto_huge_pages_where_the_kernel_can():
+    script = ("import torch, sys; from grader.zygote import heap_on_huge_pages; moved = heap_on_huge_pages(); "
+              "huge = [l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages:')]; "
+              "t = torch.arange(6.0); print(moved, int(huge[0].split()[1]) * 1024 if huge else 0, float(t.sum()))")
+    moved, huge, check = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                        check=True, cwd=Path(__file__).resolve().parent.parent).stdout.split()
+    if int(moved) == 0:
+        pytest.skip("this kernel moves no memory onto huge pages (MADV_COLLAPSE needs Linux 6.1 and THP)")
+    assert int(huge) >= int(moved) // 2 and float(check) == 15.0  # most of it stayed there, and torch still computes
 
 
 def test_forked_workers_grade_as_fresh_ones(zygote, tmp_path):

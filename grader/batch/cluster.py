@@ -73,9 +73,10 @@ def pack(path: Path) -> tuple[bool, dict[str, bytes]]:
 
 
 @contextlib.contextmanager
-def connect(address: str, sandbox: bool, device: str):
+def connect(address: str, sandbox: bool, device: str, students: int):
     """A Dask client for the address (local:N starts a LocalCluster) and the name of this batch's GraderPlugin,
-    registered on every worker until the batch ends. Refuses workers with more than one thread."""
+    registered on every worker until the batch ends, for a batch of `students`. Refuses workers with more than
+    one thread."""
     from distributed import Client, LocalCluster
 
     from grader.batch.cluster_worker import GraderPlugin
@@ -106,7 +107,8 @@ def connect(address: str, sandbox: bool, device: str):
             raise UsageError(f"worker {worker} runs {n} threads; pytest is not thread-safe: start workers with "
                              "--nthreads 1 (one per core)")
         try:
-            client.register_plugin(GraderPlugin(sandbox, device), name=name)
+            share = students // max(1, len(client.nthreads()))  # each worker's part of the class, as it starts
+            client.register_plugin(GraderPlugin(sandbox, device, share), name=name)
             yield client, name
         finally:
             with contextlib.suppress(Exception):  # a cluster already gone has no plugin to remove
@@ -130,7 +132,7 @@ def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_re
             packed.append((entry, key, pack(Path(path))))
         except (OSError, ValueError) as exc:
             yield entry, key, error_report(entry.student, str(exc), catalogue, device)
-    with connect(address, sandbox, device) as (client, plugin):
+    with connect(address, sandbox, device, len(packed)) as (client, plugin):
         size = chunk_size(len(packed), sum(client.nthreads().values()))
         chunks = [packed[i:i + size] for i in range(0, len(packed), size)]
         assignment = Path(grading[2]).read_text(encoding="utf-8")

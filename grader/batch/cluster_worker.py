@@ -15,8 +15,9 @@ class GraderPlugin(WorkerPlugin):
 
     name = "attention-grader"
 
-    def __init__(self, sandbox: bool, device: str):
-        self.sandbox_wanted, self.device = sandbox, device
+    def __init__(self, sandbox: bool, device: str, students: int):
+        """`students`: about how many students this worker will grade (see ZygoteServer)."""
+        self.sandbox_wanted, self.device, self.students = sandbox, device, students
         self.stack = None
         self.zygote = self.zygote_path = self.zygote_note = None
         self.warning = None
@@ -31,7 +32,7 @@ class GraderPlugin(WorkerPlugin):
         sandbox = detect(self.sandbox_wanted)
         self.warning = sandbox.warning()
         self.stack = contextlib.ExitStack()
-        self.zygote = _start_zygote(self.stack, sandbox, self.device)
+        self.zygote = _start_zygote(self.stack, sandbox, self.device, self.students)
         self.zygote_path = self.zygote.path if self.zygote else None
 
     def warnings(self) -> str | None:

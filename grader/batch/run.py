@@ -244,7 +244,7 @@ def _grade_all(to_grade, work_dir, grading, catalogue, jobs, scheduler=None):
     chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
-        zygote = _start_zygote(stack, detect(sandbox), device)
+        zygote = _start_zygote(stack, detect(sandbox), device, len(unpacked))
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
                                                        initializer=die_with_parent))
         stack.enter_context(_stopped_at_once(pool))
@@ -290,12 +290,12 @@ def _stopped_at_once(pool: ProcessPoolExecutor):
         raise
 
 
-def _start_zygote(stack: contextlib.ExitStack, sandbox, device: str) -> ZygoteServer | None:
-    """The batch's zygote, or None where there can be none: workers are then started one by one."""
+def _start_zygote(stack: contextlib.ExitStack, sandbox, device: str, students: int) -> ZygoteServer | None:
+    """The zygote for `students` workers, or None where there can be none: workers are then started one by one."""
     if not zygote_available(device):
         return None
     try:
-        return stack.enter_context(ZygoteServer(sandbox, device))
+        return stack.enter_context(ZygoteServer(sandbox, device, students))
     except OSError:  # e.g. a socket path too long for AF_UNIX under a deep TMPDIR
         return None
 
