@@ -13,6 +13,11 @@ import torch
 from grader.wire import contiguous_bytes
 
 _recording = None  # while a student release is built: call key -> output of every reference call
+# Outputs already computed in this process, by their inputs' values: a batch's tests give every student the
+# same inputs. Bounded, since some inputs are a student's own (weights read back from their module).
+_computed: dict = {}
+MAX_COMPUTED = 20_000
+
 
 # The choices a student makes, per axis: the first value is the correct one, the others name misconceptions
 # (an optional ":detail" tells apart two forms of the same misconception).
@@ -75,9 +80,37 @@ def is_recording() -> bool:
     return _recording is not None
 
 
+class _NotKept(Exception):
+    """An argument whose value is not cheap to read (a tensor on a GPU): its call is not kept."""
+
+
+def _value_key(value):
+    """A hashable stand-in for an argument, equal for equal values in the same memory layout (a layout may
+    change the last bits of a product, and a kept output must be the one this call would compute)."""
+    if isinstance(value, torch.Tensor):
+        if value.device.type != "cpu":
+            raise _NotKept
+        return (str(value.dtype), tuple(value.shape), value.stride(),
+                contiguous_bytes(value.detach().contiguous()))
+    if isinstance(value, (tuple, list)):
+        return tuple(_value_key(item) for item in value)
+    return value
+
+
 def attention(*args, **kwargs):
     """Scaled dot-product attention over x: (..., T, d_in) -> (..., T, d_out), with the chosen variants."""
-    output = _attention(*args, **kwargs)
+    try:
+        key = _value_key((args, tuple(sorted(kwargs.items()))))
+        output = _computed.get(key)
+    except (_NotKept, TypeError):  # a GPU tensor, an unhashable argument
+        key = output = None
+    if output is None:
+        output = _attention(*args, **kwargs)
+        if key is not None:
+            if len(_computed) >= MAX_COMPUTED:
+                _computed.clear()
+            _computed[key] = output
+    output = output.clone()  # the caller's own: a later student gets the stored one untouched
     if _recording is not None:
         _recording[call_key(args, kwargs)] = output.detach().cpu().clone()
     return output

@@ -141,6 +141,7 @@ def test_an_internal_error_makes_the_report_an_error_that_blames_the_grader(monk
 
     monkeypatch.setattr(reference, "call_key", broken)
     monkeypatch.setattr(reference, "_attention", broken)
+    monkeypatch.setattr(reference, "_computed", {})  # nothing kept from earlier tests in this process
     report = grade(str(write("attention.py", solution_source())), concepts=["causal_mask"])
     assert report.status == "error" and report.score < report.max_score
     assert report.error == ("grader error, not the student's: internal grader error "
