@@ -66,8 +66,10 @@ def encode(message):
             raise WireError(f"tensors of dtype {dtype} cannot be sent")
         description = {"dtype": dtype, "shape": list(value.shape), "device": value.device.type}
         if value.device.type != "meta":
-            # A fresh plain tensor: whatever subclass or view came in, only its values leave.
-            flat = torch.Tensor.detach(value).to("cpu").reshape(-1).clone()
+            if type(value) is torch.Tensor and value.device.type == "cpu":
+                flat = value.detach().contiguous()  # its bytes are copied out below
+            else:  # a fresh plain tensor: whatever subclass came in, only its values leave
+                flat = torch.Tensor.detach(value).to("cpu").reshape(-1).clone()
             raw = contiguous_bytes(flat)
             description.update(offset=len(blob), nbytes=len(raw))
             blob.extend(raw)
@@ -110,8 +112,7 @@ def decode(header_bytes, blob):
             raise WireError(f"tensor of shape {shape} and dtype {dtype} does not match its {nbytes} bytes")
         if nbytes == 0:
             return torch.empty(shape, dtype=_dtype(dtype))
-        raw = torch.frombuffer(bytearray(blob[offset:offset + nbytes]), dtype=torch.uint8)
-        return raw.view(_dtype(dtype)).reshape(shape)
+        return torch.frombuffer(bytearray(blob[offset:offset + nbytes]), dtype=_dtype(dtype)).reshape(shape)
 
     def hook(obj):
         if TENSOR_KEY in obj:
