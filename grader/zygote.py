@@ -46,6 +46,7 @@ MADV_COLLAPSE, HUGE_PAGE = 25, 2 * 2**20
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)  # addresses above 2**31
 
 
 def _check(result: int, what: str):
@@ -64,7 +65,6 @@ def heap_on_huge_pages() -> int:
     (MADV_COLLAPSE, Linux 6.1 and newer; elsewhere each request fails and nothing changes); returns the bytes
     moved. A fork then copies one page-table entry per 2 MiB instead of 512, and a worker's exit unmaps as
     few; a worker that writes to such a page still copies only 4 KiB of it."""
-    _libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     moved = 0
     try:
         with open("/proc/self/maps") as maps:
