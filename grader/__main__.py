@@ -120,7 +120,7 @@ def command_parser(command):
 def grade_one(options) -> int:
     from grader.feedback.pages import feedback_html
     from grader.pipeline import grade
-    from grader.reporters import render_table, to_json
+    from grader.reporters import render_table
     from grader.scoring import Threshold
 
     threshold = Threshold.parse(options.fail_under) if options.fail_under is not None else None
@@ -135,11 +135,10 @@ def grade_one(options) -> int:
                    pytest_json=bool(options.pytest_json))
     warn_about_sandbox(options.sandbox, quiet=report.public_only)
     print(render_table(report, pictures=options.pictures), end="")
-    data = to_json(report)
     if options.json:
-        write_output(options.json, "JSON report", json.dumps(data, indent=2) + "\n")
+        write_output(options.json, "JSON report", json.dumps(report.to_json(), indent=2) + "\n")
     if options.html:
-        write_output(options.html, "feedback page", feedback_html(report.submission, data))
+        write_output(options.html, "feedback page", feedback_html(report.submission, report))
     if options.pytest_json:
         write_output(options.pytest_json, "pytest-json-report report", json.dumps(report.pytest_json, indent=2) + "\n")
     if threshold is not None and not threshold.met_by(report.score, report.max_score):
@@ -178,19 +177,8 @@ def warn_about_sandbox(enabled: bool, quiet: bool = False):
         print(warning, file=sys.stderr)
 
 
-def warning_first(on_progress, sandbox: bool, quiet: bool = False):
-    """on_progress, after saying once which protections are missing: once the batch's input is known to be
-    good, so that a bad input stays a one-line error. `quiet` on a cluster, whose workers say their own."""
-    warned = False
-
-    def progress(done, total, student):
-        nonlocal warned
-        if not warned:
-            warned = True
-            warn_about_sandbox(sandbox, quiet)
-        if on_progress is not None:
-            on_progress(done, total, student)
-    return progress
+def print_warning(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def run_command(command, options) -> None:
@@ -198,15 +186,16 @@ def run_command(command, options) -> None:
         from grader.release import write_release
         print(f"wrote the student release to {write_release(options.out_dir, force=options.force)}")
     elif command == "batch":
-        from grader.batch import grade_class
+        from grader.batch import BatchOptions, grade_class
         from grader.batch.progress import progress_bar
+        from grader.catalogue import ASSIGNMENT_FILE
+        batch_options = BatchOptions(device=options.device, timeout=options.timeout,
+                                     config=Path(options.config) if options.config else ASSIGNMENT_FILE,
+                                     sandbox=options.sandbox, memory_gb=options.memory, pytest_json=options.pytest_json,
+                                     jobs=options.jobs, scheduler=options.scheduler)
         with progress_bar() as on_progress:
-            summary = grade_class(options.submissions, options.out, jobs=options.jobs, timeout=options.timeout,
-                                  device=options.device, force=options.force, students=options.student,
-                                  config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
-                                  pytest_json=options.pytest_json, scheduler=options.scheduler,
-                                  on_progress=warning_first(on_progress, options.sandbox,
-                                                            quiet=options.scheduler is not None))
+            summary = grade_class(options.submissions, options.out, options=batch_options, force=options.force,
+                                  students=options.student, on_progress=on_progress, on_warning=print_warning)
         print(summary)
     elif command == "gradescope":
         from grader.platforms.gradescope import build_autograder

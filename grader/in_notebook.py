@@ -63,10 +63,9 @@ class CheckedConcept:
         lines += [f"  - {feedback}" for feedback in result.feedback]
         if result.status != "passed":
             from grader.feedback.terminal import picture_lines
-            from grader.reporters import picture_json
 
             for picture in self.pictures:
-                lines += ["", *picture_lines(picture_json(picture))]
+                lines += ["", *picture_lines(picture)]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -75,13 +74,12 @@ class CheckedConcept:
     def _repr_html_(self) -> str:
         from grader.feedback.heatmaps import picture_html
         from grader.feedback.pages import concept_row_html, concept_table_html
-        from grader.reporters import concept_json, picture_json
 
         parts = [f"<p><strong>{html.escape(self.label)}</strong> (public checks)</p>",
-                 concept_table_html([concept_row_html(concept_json(self.result))])]
+                 concept_table_html([concept_row_html(self.result)])]
         if self.result.status != "passed":
             shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
-            parts += [picture_html(picture_json(p), f"{self.result.concept.id}-{shown}-{i}")
+            parts += [picture_html(p, f"{self.result.concept.id}-{shown}-{i}")
                       for i, p in enumerate(self.pictures)]
         return f'<div class="attention-check">{"".join(parts)}</div>'
 

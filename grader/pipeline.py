@@ -9,7 +9,7 @@ from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import Report
 from grader.sandbox import Limits, Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
-from grader.scoring import score, unrunnable
+from grader.scoring import score
 from grader.submission import CONTRACT_NAMES, Submission, locate
 from grader.zygote_client import ZygoteClient
 
@@ -55,10 +55,18 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
     catalogue = load_catalogue(Path(config)) if config else load_catalogue()
     selected = check_options(catalogue, device, concepts, timeout)
     if pytest_json:
-        from grader.platforms.pytest_json import require
+        from grader.feedback.pytest_json import require
         require()
     return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
                             sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb), pytest_json=pytest_json)
+
+
+def not_graded(submission: str, reason: str, catalogue: Catalogue, device: str, *, grader_fault: bool) -> Report:
+    """The report of a submission this grader could not grade at all, with every concept of the catalogue
+    (see Report.could_not_grade)."""
+    return Report.could_not_grade(submission, reason, catalogue.concepts, device=device, grader_version=__version__,
+                                  suites_hash=suites_hash(SUITES_DIR), public_only=public_only(SUITES_DIR),
+                                  grader_fault=grader_fault)
 
 
 def worker_limits(timeout: float, memory_gb: float) -> Limits:
@@ -112,7 +120,7 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
     if any(grading.report is None for grading in gradings):
         raise GraderError("grading stopped before every submission was graded")
     if pytest_json:
-        from grader.platforms.pytest_json import unrunnable
+        from grader.feedback.pytest_json import unrunnable
 
         for grading in gradings:
             if grading.report.pytest_json is None:
@@ -142,16 +150,11 @@ class Grading:
         self.proxy: StudentProxy | None = None
         self.report: Report | None = None
         if submission.problem:
-            self.report = self._report("error", submission.problem,
-                                       unrunnable(session.catalogue, session.concept_ids, submission.problem))
-
-    def _report(self, status, error, results, output="", notes=(), layouts=(), output_cut_bytes=0,
-                pictures=(), missing=CONTRACT_NAMES, grader_fault=False) -> Report:
-        return Report(submission=self.submission.display_path, status=status, error=error, device=self.session.device,
-                      grader_version=__version__, suites_hash=self.session.suites_hash, concepts=results,
-                      output=output, notes=notes, public_only=self.session.only_public, layouts=layouts,
-                      output_cut_bytes=output_cut_bytes, pictures=pictures, missing=missing,
-                      grader_fault=grader_fault)
+            self.report = Report.could_not_grade(
+                submission.display_path, submission.problem,
+                tuple(session.catalogue.concept(cid) for cid in session.concept_ids), device=session.device,
+                grader_version=__version__, suites_hash=session.suites_hash, public_only=session.only_public,
+                missing=CONTRACT_NAMES)
 
     def open(self) -> StudentProxy:
         if self.proxy is None:
@@ -162,24 +165,28 @@ class Grading:
         return self.proxy
 
     def finish(self, outcomes, pictures):
-        missing, started = (), True
+        missing, fault = (), None
         try:
             error, notes, missing = load_summary(self.proxy.loaded())
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
         except WorkerStartFailure as exc:
-            error, notes, started = f"grader error, not the student's: {exc}", (), False
+            error, notes, fault = None, (), str(exc)
         finally:
             self.close()
-        faults = [outcome.message for outcome in outcomes if outcome.grader_fault]
-        if faults and not error:
-            error = f"grader error, not the student's: {faults[0].removeprefix('grader error: ')}"
-        grader_fault = bool(faults) or not started
-        results = score(self.session.catalogue, outcomes, self.session.concept_ids)
-        pictures = tuple(sorted(pictures, key=lambda p: self.session.concept_ids.index(p.concept)))
+        fault = fault or next((outcome.fault for outcome in outcomes if outcome.fault), None)
+        if fault and not error:
+            error = f"grader error, not the student's: {fault}"
+        session = self.session
+        results = score(session.catalogue, outcomes, session.concept_ids)
+        pictures = tuple(sorted(pictures, key=lambda p: session.concept_ids.index(p.concept)))
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
-        self.report = self._report("error" if error else "graded", error, results, self.proxy.printed_output(), notes,
-                                   layouts, self.proxy.printed.cut_bytes, pictures, missing, grader_fault)
+        self.report = Report(submission=self.submission.display_path, status="error" if error else "graded",
+                             error=error, device=session.device, grader_version=__version__,
+                             suites_hash=session.suites_hash, concepts=results, output=self.proxy.printed_output(),
+                             notes=notes, public_only=session.only_public, layouts=layouts,
+                             output_cut_bytes=self.proxy.printed.cut_bytes, pictures=pictures, missing=missing,
+                             grader_fault=fault is not None)
 
     def close(self):
         if self.proxy is not None:

@@ -18,7 +18,8 @@ from grader.results import TestOutcome
 
 
 def classify(exc: BaseException) -> dict:
-    """How an exception raised by a test counts for the student."""
+    """How an exception raised by a test counts for the student; `fault` says why it is the grader's own failure,
+    decided here once."""
     if isinstance(exc, StudentProblem):
         return {"status": exc.status, "message": str(exc),
                 "not_implemented": bool(getattr(exc, "not_implemented", False))}
@@ -29,9 +30,9 @@ def classify(exc: BaseException) -> dict:
     if isinstance(exc, example.NotDrawable):
         return {"status": "failed", "message": str(exc)}
     if isinstance(exc, WorkerStartFailure):
-        return {"status": "error", "message": f"grader error: {exc}", "grader_fault": True}
-    return {"status": "error", "message": f"internal grader error ({type(exc).__name__}: {exc})",
-            "grader_fault": True}
+        return {"status": "error", "message": f"grader error: {exc}", "fault": str(exc)}
+    internal = f"internal grader error ({type(exc).__name__}: {exc})"
+    return {"status": "error", "message": internal, "fault": internal}
 
 
 def concept_of(item) -> str:
@@ -175,7 +176,7 @@ class GradingPlugin:
             nodeid=item.nodeid, concept=marker.args[0], visibility=marker.kwargs["visibility"],
             status=verdict["status"], message=verdict.get("message"),
             misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False),
-            grader_fault=verdict.get("grader_fault", False)))
+            fault=verdict.get("fault")))
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.verdict = None  # before any setup hook, which may already skip the test

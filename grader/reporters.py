@@ -1,55 +1,13 @@
 """Pure functions of a Report: its JSON form and its terminal table."""
-import math
-
 from grader.feedback.terminal import picture_lines
-from grader.results import ConceptResult, Picture, Report
+from grader.results import Report
 
 STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
 
 
 def to_json(report: Report) -> dict:
-    """The report as JSON-ready data (scores rounded to 2 decimals; the path as the user gave it)."""
-    return {
-        "submission": report.submission,
-        "status": report.status,
-        "error": report.error,
-        "grader_fault": report.grader_fault,
-        "score": report.score,
-        "max_score": report.max_score,
-        "device": report.device,
-        "grader_version": report.grader_version,
-        "suites_hash": report.suites_hash,
-        "concepts": [concept_json(c) for c in report.concepts],
-        "checks": "public only" if report.public_only else "public and hidden",
-        "tests": [
-            {"nodeid": t.nodeid, "concept": t.concept, "outcome": t.status, "visibility": t.visibility,
-             "message": t.message, "misconception": t.misconception}
-            for c in report.concepts for t in c.tests
-        ],
-        "notes": list(report.notes),
-        "layouts": list(report.layouts),
-        "not_run": list(report.not_run),
-        "output": report.output,
-        "output_cut_bytes": report.output_cut_bytes,
-        "pictures": [picture_json(p) for p in report.pictures],
-    }
-
-
-def concept_json(c: ConceptResult) -> dict:
-    return {"id": c.concept.id, "title": c.concept.title, "score": c.score, "max_score": c.concept.points,
-            "status": c.status, "feedback": list(c.feedback), "misconceptions": list(c.misconceptions),
-            "diagnoses": [{"id": m, "title": title} for m, title in c.diagnoses]}
-
-
-def _json_matrix(matrix):
-    return None if matrix is None else [[v if math.isfinite(v) else None for v in row] for row in matrix]
-
-
-def picture_json(picture: Picture) -> dict:
-    """One picture's matrices (NaN as null) and what its other side is: `expected`, or `training` for dropout."""
-    return {"concept": picture.concept, "label": picture.label, "tokens": list(picture.tokens),
-            "student": _json_matrix(picture.student), "expected": _json_matrix(picture.other) or None,
-            "expected_is": picture.other_is, "problem": picture.problem}
+    """The report as JSON-ready data: `Report.to_json`, which `Report.from_json` reads back."""
+    return report.to_json()
 
 
 def _points(value: float) -> str:
@@ -91,7 +49,7 @@ def render_table(report: Report, width: int = 100, pictures: bool = True) -> str
         for picture in report.pictures:  # the pictures that show something: a difference, dropout, a problem
             if picture.concept in failing and (picture.problem or picture.other_is != "expected"
                                                or any(map(any, picture.differs))):
-                console.print(Text("\n" + "\n".join(picture_lines(picture_json(picture)))))
+                console.print(Text("\n" + "\n".join(picture_lines(picture))))
     for layout in report.layouts:
         console.print(Text(f"Layout: {layout}"))
     for reason in report.not_run:

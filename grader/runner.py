@@ -74,7 +74,7 @@ def run_suites(students: Sequence[StudentRun], device: str, concept_ids: tuple[s
     if not pytest_json:
         _session(students, device, concept_ids, selected, root, visibilities, attribute_contract)
         return None
-    from grader.platforms.pytest_json import GradedOutcomes
+    from grader.feedback.pytest_json import GradedOutcomes
 
     reports = []
     for student in students:
@@ -100,7 +100,7 @@ def _session(students, device, concept_ids, selected, root, visibilities, attrib
     plugins = [plugin]
     recorder = None
     if json_recorder is not None:
-        from grader.platforms import pytest_json
+        from grader.feedback import pytest_json
 
         recorder = json_recorder(plugin)
         args += pytest_json.ARGS

@@ -37,15 +37,6 @@ def score(catalogue: Catalogue, outcomes: list[TestOutcome], concept_ids: tuple[
     return tuple(results)
 
 
-def unrunnable(catalogue: Catalogue, concept_ids: tuple[str, ...], reason: str) -> tuple[ConceptResult, ...]:
-    """Every concept at zero with the reason, for a submission that cannot run at all."""
-    return tuple(ConceptResult(catalogue.concept(cid),
-                               (TestOutcome(nodeid=f"submission::{cid}", concept=cid, visibility="public",
-                                            status="error", message=reason),),
-                               (reason,))
-                 for cid in concept_ids)
-
-
 @dataclass(frozen=True)
 class Threshold:
     """A bar for a total: points, or a share of the maximum (`--fail-under 60` or `--fail-under 80%`)."""

@@ -4,6 +4,7 @@
 grading process of the batch opens its own `ZygoteClient` on that path and asks it for a fresh worker per
 student, instead of starting Python and importing torch again.
 """
+import contextlib
 import json
 import os
 import socket
@@ -154,6 +155,17 @@ class ZygoteClient:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def start_zygote(stack: contextlib.ExitStack, sandbox: Sandbox, device: str, students: int) -> ZygoteServer | None:
+    """The zygote for `students` workers, kept until `stack` closes; None where there can be none (workers are
+    then started one by one)."""
+    if not zygote_available(device):
+        return None
+    try:
+        return stack.enter_context(ZygoteServer(sandbox, device, students))
+    except OSError:  # e.g. a socket path too long for AF_UNIX under a deep TMPDIR
+        return None
 
 
 def slow_start_note(path: str) -> str | None:

@@ -16,7 +16,7 @@ import psutil  # noqa: E402 - a dependency of distributed
 
 from conftest import ROOT, run_cli, solution_source  # noqa: E402
 from edited_submissions import MISTAKES, apply_edits  # noqa: E402
-from grader.batch import cluster  # noqa: E402
+from grader.batch import BatchOptions, cluster  # noqa: E402
 from grader.batch.cluster_worker import grade_task  # noqa: E402
 from grader.errors import UsageError  # noqa: E402
 
@@ -99,7 +99,7 @@ def test_a_plain_tcp_scheduler_off_this_machine_is_warned_about():
 
 
 def test_a_worker_with_another_grader_refuses_and_large_entries_are_refused(tmp_path):
-    refused = grade_task([], ("cpu", 60, "", True, 1.0, False), "", "not-this-grader", "attention-grader-x")
+    refused = grade_task([], BatchOptions(timeout=60, memory_gb=1.0), "", "not-this-grader", "attention-grader-x")
     assert "differs from the client's" in refused["refused"]
     big = tmp_path / "big"
     big.mkdir()

@@ -77,7 +77,7 @@ def test_the_json_report_carries_every_picture_as_plain_json(reports):
 
 def test_the_feedback_page_draws_each_picture_inline_with_alt_text_tables_and_titles(reports):
     report = reports["ben"]
-    text = feedback_html("ben", to_json(report))
+    text = feedback_html("ben", report)
     page = Page(text)
     assert page.count("figure") == len(report.pictures)
     assert page.count("svg") == 3 * len(report.pictures)  # yours, expected (or training mode), the legend
@@ -96,16 +96,14 @@ def test_the_feedback_page_draws_each_picture_inline_with_alt_text_tables_and_ti
 
 
 def test_a_correct_submissions_page_outlines_nothing(reports):
-    text = feedback_html("ada", to_json(reports["ada"]))
+    text = feedback_html("ada", reports["ada"])
     Page(text)
     heatmaps = re.findall(r'<svg[^>]*aria-labelledby="p\d+-s-t.*?</svg>', text, re.S)
     assert heatmaps and not any('stroke-width="3"' in svg for svg in heatmaps)
 
 
 def test_the_summary_links_misconceptions_to_students_and_shows_anonymous_examples(reports):
-    data = {student: to_json(report) for student, report in reports.items()}
-    catalogue = load()
-    text = summary_html(data, [(c.id, c.title, c.points) for c in catalogue.concepts], [])
+    text = summary_html(reports, load().concepts, [])
     page = Page(text)
     assert {"feedback/ada.html", "feedback/ben.html", "feedback/cy.html", "feedback/dee.html"} <= set(page.links)
     row = re.search(r'<tr><td id="m-mask_includes_diagonal">.*?</tr>', text).group(0)

@@ -10,7 +10,6 @@ from grader.catalogue import load
 from grader.feedback.example import TOKENS
 from grader.pipeline import grade_submissions
 from grader.probes import BOOK_INPUTS
-from grader.reporters import picture_json
 from grader.runner import VISIBILITY_DIRS
 from grader.submission import locate
 
@@ -136,7 +135,7 @@ def test_pictures_use_no_hidden_test(tmp_path, reports):
     names = ("mask_includes_diagonal", "heads_share_weights")
     public = grade_edits(tmp_path, {name: EDITS[name] for name in names}, visibilities=("public",))
     for name in names:
-        assert [picture_json(p) for p in public[name].pictures] == [picture_json(p) for p in reports[name].pictures]
+        assert [p.to_json() for p in public[name].pictures] == [p.to_json() for p in reports[name].pictures]
 
 
 def test_a_stub_draws_no_matrix_but_says_why(tmp_path):

@@ -9,7 +9,7 @@ pytest.importorskip("pytest_jsonreport", reason="pytest-json-report is the platf
 from conftest import run_cli, solution_source  # noqa: E402
 from edited_submissions import MISTAKES, apply_edits  # noqa: E402
 from grader.errors import UsageError  # noqa: E402
-from grader.platforms import pytest_json  # noqa: E402
+from grader.feedback import pytest_json  # noqa: E402
 
 OURS_TO_PYTEST = {"passed": "passed", "failed": "failed", "skipped": "skipped", "error": "error", "timeout": "error"}
 

@@ -7,12 +7,16 @@ import contextlib
 import importlib.util
 import ipaddress
 import logging
-import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from grader.batch.options import BatchOptions, chunk_size
 from grader.errors import GraderError, UsageError
+from grader.package_files import grader_hash
+from grader.pipeline import not_graded
+from grader.results import Report
 
 MAX_ENTRY_BYTES = 20 * 2**20  # one student's files, as a task carries them
 LOCAL = "local:"
@@ -115,45 +119,46 @@ def connect(address: str, sandbox: bool, device: str, students: int):
                 client.unregister_worker_plugin(name)
 
 
-def grade_on_cluster(unpacked, grading: tuple, catalogue, address: str, error_report):
-    """Yield (entry, key, report) as chunks finish on the cluster. The report is a string for a student the
-    grader could not grade (a chunk that failed, or whose worker was lost: the caller makes it a grader-fault
-    report); an entry too large to send gets its error report here."""
+def grade_on_cluster(unpacked, options: BatchOptions, catalogue, say):
+    """Yield (entry, key, report) as chunks finish on the cluster, at options.scheduler. A student the grader
+    could not grade (a chunk that failed, or whose worker was lost) gets a grader-fault report; an entry too
+    large to send, an error report of their own. `say` takes the workers' warnings."""
     from distributed import as_completed
 
     from grader.batch.cluster_worker import grade_task
-    from grader.batch.run import chunk_size
-    from grader.platforms.bundle import grader_hash
 
-    device, sandbox = grading[0], grading[3]
-    packed, refused, warned = [], [], set()
+    packed, refused = [], []
     for entry, key, path in unpacked:
         try:
             packed.append((entry, key, pack(Path(path))))
         except (OSError, ValueError) as exc:
-            yield entry, key, error_report(entry.student, str(exc), catalogue, device)
-    with connect(address, sandbox, device, len(packed)) as (client, plugin):
+            yield entry, key, not_graded(entry.student, str(exc), catalogue, options.device, grader_fault=False)
+    with connect(options.scheduler, options.sandbox, options.device, len(packed)) as (client, plugin):
         size = chunk_size(len(packed), sum(client.nthreads().values()))
         chunks = [packed[i:i + size] for i in range(0, len(packed), size)]
-        assignment = Path(grading[2]).read_text(encoding="utf-8")
-        futures = {client.submit(grade_task, [(entry.path.name, payload) for entry, _, payload in chunk], grading,
-                                 assignment, grader_hash(), plugin, pure=False, retries=0): chunk for chunk in chunks}
+        assignment = Path(options.config).read_text(encoding="utf-8")
+        futures = {client.submit(grade_task, [(entry.path.name, entry.student, payload) for entry, _, payload in chunk],
+                                 options, assignment, grader_hash(), plugin, pure=False, retries=0): chunk
+                   for chunk in chunks}
         try:
             for future in as_completed(futures):
                 chunk = futures[future]
                 try:
                     result = future.result()
                 except Exception as exc:  # noqa: BLE001 - KilledWorker, or a worker that cannot run the task at all
-                    reason = (f"grader error, not the student's: the cluster could not grade this student "
-                              f"({type(exc).__name__}: {exc}); a rerun regrades them")
-                    result = {"reports": [reason] * len(chunk)}
+                    result = {"failed": f"grader error, not the student's: the cluster could not grade this student "
+                                        f"({type(exc).__name__}: {exc}); a rerun regrades them"}
                 if "refused" in result:
                     refused.append(result["refused"])
                     break
-                if result.get("warning") and result["warning"] not in warned:
-                    warned.add(result["warning"])
-                    print(f"on the cluster's workers: {result['warning']}", file=sys.stderr)
-                for (entry, key, _), report in zip(chunk, result["reports"]):
+                if result.get("warning"):
+                    say(f"on the cluster's workers: {result['warning']}")
+                for (entry, key, _), sent in zip(chunk, result.get("reports") or [None] * len(chunk)):
+                    if sent is None:
+                        report = not_graded(entry.student, result["failed"], catalogue, options.device,
+                                            grader_fault=True)
+                    else:
+                        report = replace(Report.from_json(sent["report"]), pytest_json=sent["pytest_json"])
                     yield entry, key, report
         finally:  # stopped, refused or done: nothing of this batch stays queued on a cluster others share
             with contextlib.suppress(Exception):

@@ -24,15 +24,15 @@ class GraderPlugin(WorkerPlugin):
 
     def setup(self, worker):
         importlib.import_module("grader.batch.job")  # torch, pytest and the grader, imported once per worker
-        from grader.batch.run import _start_zygote
         from grader.sandbox import detect
         from grader.scratch import remove_stale
+        from grader.zygote_client import start_zygote
 
         remove_stale()  # the folders of tasks whose worker was killed on this machine
         sandbox = detect(self.sandbox_wanted)
         self.warning = sandbox.warning()
         self.stack = contextlib.ExitStack()
-        self.zygote = _start_zygote(self.stack, sandbox, self.device, self.students)
+        self.zygote = start_zygote(self.stack, sandbox, self.device, self.students)
         self.zygote_path = self.zygote.path if self.zygote else None
 
     def warnings(self) -> str | None:
@@ -49,12 +49,13 @@ class GraderPlugin(WorkerPlugin):
             self.stack.close()
 
 
-def grade_task(chunk: list[tuple[str, tuple[bool, dict[str, bytes]]]], grading: tuple, assignment: str, suites: str,
+def grade_task(chunk: list[tuple[str, str, tuple[bool, dict[str, bytes]]]], options, assignment: str, suites: str,
                plugin_name: str) -> dict:
-    """On a Dask worker: grade a chunk of (label, (single file, files)) students with the client's assignment
-    (its text) and this batch's plugin; returns their JSON reports (a string for a student that could not be
-    graded), or why this worker refuses."""
-    from grader.platforms.bundle import grader_hash
+    """On a Dask worker: grade a chunk of (label, student, (single file, files)) students with the client's
+    BatchOptions, its assignment (the text) and this batch's plugin. Returns {"reports": [{"report": JSON report,
+    "pytest_json": ...}]}, {"failed": why the grader could not grade the chunk} or {"refused": why this worker
+    refuses}, with this worker's warning."""
+    from grader.package_files import grader_hash
     from grader.scratch import scratch_folder
 
     if grader_hash() != suites:
@@ -63,24 +64,26 @@ def grade_task(chunk: list[tuple[str, tuple[bool, dict[str, bytes]]]], grading: 
     plugin = get_worker().plugins.get(plugin_name)
     try:
         with scratch_folder("task") as folder:
-            reports = _grade(Path(folder), chunk, grading, assignment, plugin.zygote_path if plugin else None)
+            reports = _grade(Path(folder), chunk, options, assignment, plugin.zygote_path if plugin else None)
+        result = {"reports": [{"report": report.to_json(), "pytest_json": report.pytest_json} for report in reports]}
     except Exception as exc:  # noqa: BLE001 - the task's failure is each student's error report, not a lost task
-        reports = [f"grader error, not the student's: grading failed on the cluster ({type(exc).__name__}: {exc})"
-                   ] * len(chunk)
-    return {"reports": reports, "warning": plugin.warnings() if plugin else "the batch's plugin is missing on a worker"}
+        result = {"failed": f"grader error, not the student's: grading failed on the cluster "
+                            f"({type(exc).__name__}: {exc})"}
+    return {**result, "warning": plugin.warnings() if plugin else "the batch's plugin is missing on a worker"}
 
 
-def _grade(folder: Path, chunk, grading, assignment: str, zygote_path: str | None) -> list:
+def _grade(folder: Path, chunk, options, assignment: str, zygote_path: str | None) -> list:
+    from dataclasses import replace
+
     from grader.batch.job import grade_chunk
 
     config = folder / "assignment.toml"
     config.write_text(assignment, encoding="utf-8")
-    device, timeout, _, sandbox, memory_gb, pytest_json = grading
     entries = []
-    for index, (label, (single_file, files)) in enumerate(chunk):
+    for index, (label, student, (single_file, files)) in enumerate(chunk):
         root = folder / str(index)  # each entry as it was unpacked: one file, or a folder of files
         for name, content in files.items():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(content)
-        entries.append((str(root / next(iter(files))) if single_file else str(root), label))
-    return grade_chunk(entries, device, timeout, str(config), sandbox, memory_gb, pytest_json, zygote_path)
+        entries.append((str(root / next(iter(files))) if single_file else str(root), label, student))
+    return grade_chunk(entries, replace(options, config=config), zygote_path)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import UsageError
+from grader.results import LmsId
 
 GRADABLE_SUFFIXES = (".py", ".ipynb", ".zip")
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
@@ -23,13 +24,6 @@ LMS_PATTERNS = (
     # A student id and a submission number before the original name: id_3_original.py
     (None, re.compile(r"^(?P<id>[^_]+)_\d+_.+$")),
 )
-
-
-@dataclass(frozen=True)
-class LmsId:
-    """The number an LMS's download name gives a student: Canvas's user id, Moodle's participant id."""
-    lms: str  # canvas | moodle
-    id: str
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ import pytest  # noqa: F401 - imported once here for every grading process
 import torch  # noqa: F401
 
 import grader.probes  # noqa: F401 - what the suites import
+from grader.batch.options import BatchOptions
 from grader.catalogue import load as load_catalogue
-from grader.pipeline import grade_submission, grade_submissions, worker_limits
-from grader.reporters import to_json
+from grader.pipeline import grade_submission, grade_submissions, not_graded, worker_limits
+from grader.results import Report
 from grader.sandbox import detect
 from grader.submission import locate
 from grader.zygote_client import ZygoteClient
@@ -26,39 +27,34 @@ def _zygote(path: str) -> ZygoteClient:
 
 
 @cache
-def _catalogue(config: str):
-    return load_catalogue(Path(config))
+def _catalogue(config: Path):
+    return load_catalogue(config)
 
 
-def grade_chunk(entries: list[tuple[str, str]], device: str, timeout: float, config: str, sandbox: bool,
-                memory_gb: float, pytest_json: bool, zygote_path: str | None) -> list[dict | str]:
-    """Grade (path, label) submissions in one pytest session; returns each one's JSON report in order (with
-    its pytest-json-report report under "pytest_json" when asked for).
+def grade_chunk(entries: list[tuple[str, str, str]], options: BatchOptions, zygote_path: str | None) -> list[Report]:
+    """Grade (path, label, student) submissions in one pytest session; returns each one's report in order (with
+    its pytest-json-report report when asked for).
 
     If the session itself fails, each submission is graded on its own, so that one student's problem
-    becomes that student's error (a string) rather than the whole chunk's.
+    becomes that student's grader-fault report rather than the whole chunk's.
     """
-    options = dict(device=device, timeout=timeout, sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
-                   zygote=_zygote(zygote_path) if zygote_path else None, pytest_json=pytest_json)
-    catalogue = _catalogue(config)
+    grading = dict(device=options.device, timeout=options.timeout, sandbox=detect(options.sandbox),
+                   limits=worker_limits(options.timeout, options.memory_gb),
+                   zygote=_zygote(zygote_path) if zygote_path else None, pytest_json=options.pytest_json)
+    catalogue = _catalogue(Path(options.config))
     try:
-        return [_json(report) for report in
-                grade_submissions([locate(path, label) for path, label in entries], catalogue, **options)]
+        return grade_submissions([locate(path, label) for path, label, _ in entries], catalogue, **grading)
     except Exception:  # noqa: BLE001 - fall back to one session per student to find whose problem it is
         if len(entries) == 1:
             raise
     reports = []
-    for path, label in entries:
+    for path, label, student in entries:
         try:
-            reports.append(_json(grade_submission(locate(path, label), catalogue, **options)))
+            reports.append(grade_submission(locate(path, label), catalogue, **grading))
         except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
-            reports.append(f"grading failed: {type(exc).__name__}: {exc}")
+            reports.append(not_graded(student, f"grading failed: {type(exc).__name__}: {exc}", catalogue,
+                                      options.device, grader_fault=True))
     return reports
-
-
-def _json(report) -> dict:
-    data = to_json(report)
-    return data if report.pytest_json is None else {**data, "pytest_json": report.pytest_json}
 
 
 # Grading processes run side by side, one per core: threads within one would only fight over the cores.

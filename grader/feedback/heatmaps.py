@@ -1,11 +1,11 @@
-"""Heatmaps of attention weights as inline SVG, pure functions of a picture's JSON form (see reporters.picture_json).
+"""Heatmaps of attention weights as inline SVG, pure functions of a Picture (grader.results).
 
 Viridis, a sequential palette that colour-blind readers and greyscale printers both read in order; every cell
 also prints its value, NaN cells are hatched, and cells that differ from the expected weights are outlined.
 """
 import html
 
-from grader.results import cells_differ, is_missing
+from grader.results import Picture, is_missing
 
 VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
            "#fde725")
@@ -29,13 +29,12 @@ def _ink(value: float, maximum: float) -> str:
     return "#000" if maximum > 0 and value / maximum > 0.55 else "#fff"
 
 
-def outlined_cells(picture: dict):
+def outlined_cells(picture: Picture):
     """Per cell, whether the student's weight differs from the expected one; None where the picture compares
     nothing (no matrix of the student's, or dropout's pair of the student's own)."""
-    student, other = picture.get("student"), picture.get("expected")
-    if not student or not other or picture.get("expected_is", "expected") != "expected":
+    if not picture.student or not picture.other or picture.other_is != "expected":
         return None
-    return cells_differ(student, other)
+    return picture.differs
 
 
 def scale_of(*matrices) -> float:
@@ -133,13 +132,10 @@ def values_table(values, tokens, caption: str) -> str:
             + "".join(rows) + "</table>")
 
 
-def picture_html(picture: dict, uid: str) -> str:
+def picture_html(picture: Picture, uid: str) -> str:
     """A picture's two heatmaps side by side, its values as tables, or the reason the student's is missing."""
     e = html.escape
-    other = picture.get("expected")
-    other_is = picture.get("expected_is", "expected")
-    student = picture.get("student")
-    tokens = picture["tokens"]
+    other, other_is, student, tokens = picture.other, picture.other_is, picture.student, picture.tokens
     maximum = scale_of(student, other)
     outlined = outlined_cells(picture)
     mine_title = "Yours, eval mode" if other_is == "training" else "Yours"
@@ -149,12 +145,12 @@ def picture_html(picture: dict, uid: str) -> str:
         tables.append(values_table(student, tokens, mine_title))
     else:
         figures.append(f'<div class="missing"><strong>{e(mine_title)}</strong><p>Could not be drawn: '
-                       f'{e(picture.get("problem") or "no output")}</p></div>')
+                       f'{e(picture.problem or "no output")}</p></div>')
     if other:
         title = OTHER_TITLE.get(other_is, other_is)
         figures.append(heatmap_svg(other, tokens, title, maximum, f"{uid}-o"))
         tables.append(values_table(other, tokens, title))
-    caption = f"{picture['label']}: attention weights on “{' '.join(tokens)}”"
+    caption = f"{picture.label}: attention weights on “{' '.join(tokens)}”"
     if other_is == "training":
         caption += " (in training mode each weight should be either dropped to 0 or scaled by 1/(1-p))"
     parts = [f'<figure class="picture"><figcaption>{e(caption)}</figcaption><div class="pair">{"".join(figures)}</div>',
@@ -164,12 +160,10 @@ def picture_html(picture: dict, uid: str) -> str:
     return "".join(parts)
 
 
-def pair_svg(picture: dict, uid: str) -> str:
+def pair_svg(picture: Picture, uid: str) -> str:
     """A picture as one standalone SVG image (yours beside the other, the legend below), for platforms that show
     images rather than HTML."""
-    other_is = picture.get("expected_is", "expected")
-    student, other = picture.get("student"), picture.get("expected")
-    tokens = picture["tokens"]
+    other_is, student, other, tokens = picture.other_is, picture.student, picture.other, picture.tokens
     maximum = scale_of(student, other)
     outlined = outlined_cells(picture)
     panels = [heatmap_svg(m, tokens, title, maximum, f"{uid}-{i}", lines)
@@ -180,5 +174,5 @@ def pair_svg(picture: dict, uid: str) -> str:
     nested = "".join(f'<g transform="translate({i * (width + 20)},0)">{panel}</g>' for i, panel in enumerate(panels))
     legend = f'<g transform="translate(0,{height + 8})">{legend_svg(maximum, f"{uid}-l", outlined is not None)}</g>'
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(2 * width + 20, 520)}" height="{height + 46}" '
-            f'role="img" aria-label="{html.escape(picture["label"])}: your attention weights beside '
+            f'role="img" aria-label="{html.escape(picture.label)}: your attention weights beside '
             f'{"the expected ones" if other_is == "expected" else "your training-mode ones"}">{nested}{legend}</svg>')

@@ -1,4 +1,4 @@
-"""The feedback page and the class summary, pure functions of the students' JSON reports.
+"""The feedback page and the class summary, pure functions of the students' reports.
 
 Pages are self-contained HTML (inline CSS and SVG, no scripts or web fonts) so they work offline.
 """
@@ -6,7 +6,9 @@ import html
 from collections import Counter
 from urllib.parse import quote
 
+from grader.catalogue import Concept
 from grader.feedback.heatmaps import outlined_cells, picture_html
+from grader.results import ConceptResult, Picture, Report
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
@@ -30,25 +32,20 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def diagnoses_of(concept: dict) -> list[dict]:
-    """A JSON concept's misconceptions with their titles (the ids stand in for titles in older reports)."""
-    return concept.get("diagnoses") or [{"id": m, "title": m} for m in concept["misconceptions"]]
-
-
-def diagnosis_html(concept: dict) -> str:
+def diagnosis_html(concept: ConceptResult) -> str:
     """Each recognised misconception as its title in bold with its id beside it."""
-    return "".join(f"<p><strong>{html.escape(d['title'])}</strong> <code>{html.escape(d['id'])}</code></p>"
-                   for d in diagnoses_of(concept))
+    return "".join(f"<p><strong>{html.escape(title)}</strong> <code>{html.escape(m)}</code></p>"
+                   for m, title in concept.diagnoses)
 
 
-def concept_row_html(concept: dict, pictures_link: str | None = None) -> str:
+def concept_row_html(concept: ConceptResult, pictures_link: str | None = None) -> str:
     """One concept's row: title, score, status in colour, diagnoses and feedback (and a link to its pictures)."""
     e = html.escape
-    feedback = "".join(f"<p>{e(line)}</p>" for line in concept["feedback"])
+    feedback = "".join(f"<p>{e(line)}</p>" for line in concept.feedback)
     link = f'<p><a href="{e(pictures_link)}">See the picture</a></p>' if pictures_link else ""
-    status = e(concept["status"])
-    return (f'<tr><td>{e(concept["title"])}</td><td class="num">{_points(concept["score"])} / '
-            f'{_points(concept["max_score"])}</td><td class="{status}" style="color:{STATUS_COLOURS.get(status, "#222")}">'
+    status = e(concept.status)
+    return (f'<tr><td>{e(concept.concept.title)}</td><td class="num">{_points(concept.score)} / '
+            f'{_points(concept.concept.points)}</td><td class="{status}" style="color:{STATUS_COLOURS.get(status, "#222")}">'
             f"{status}</td><td>{diagnosis_html(concept)}{feedback}{link}</td></tr>")
 
 
@@ -57,19 +54,19 @@ def concept_table_html(rows: list[str]) -> str:
             + "".join(rows) + "</table>")
 
 
-def pictures_html(report: dict) -> str:
+def pictures_html(report: Report) -> str:
     """The report's heatmaps concept by concept: those that lost points first, then the others folded away."""
     e = html.escape
     by_concept = {}
-    for index, picture in enumerate(report.get("pictures", [])):
-        by_concept.setdefault(picture["concept"], []).append((index, picture))
-    pictured = [c for c in report["concepts"] if c["id"] in by_concept]
+    for index, picture in enumerate(report.pictures):
+        by_concept.setdefault(picture.concept, []).append((index, picture))
+    pictured = [c for c in report.concepts if c.concept.id in by_concept]
     sections = {"lost": [], "passed": []}
     for c in pictured:
-        section = [f'<h3 id="pictures-{e(c["id"])}">{e(c["title"])} <span class="{e(c["status"])}">'
-                   f'({e(c["status"])})</span></h3>']
-        section += [picture_html(picture, f"p{index}") for index, picture in by_concept[c["id"]]]
-        sections["passed" if c["status"] == "passed" else "lost"] += section
+        section = [f'<h3 id="pictures-{e(c.concept.id)}">{e(c.concept.title)} <span class="{e(c.status)}">'
+                   f'({e(c.status)})</span></h3>']
+        section += [picture_html(picture, f"p{index}") for index, picture in by_concept[c.concept.id]]
+        sections["passed" if c.status == "passed" else "lost"] += section
     parts = sections["lost"]
     if sections["passed"]:
         parts.append(f'<details{"" if parts else " open"}><summary>The concepts you got right</summary>'
@@ -83,21 +80,22 @@ PICTURES_INTRO = ("<p>Each picture runs your code on the book's public example, 
                   "tokens attended to (keys). Expected values are shown for this public example only.</p>")
 
 
-def feedback_html(student: str, report: dict) -> str:
+def feedback_html(student: str, report: Report) -> str:
     """The page handed back to one student: per-concept scores, diagnoses, feedback and heatmaps."""
     e = html.escape
-    pictured = {p["concept"] for p in report.get("pictures", [])}
-    rows = [concept_row_html(c, f"#pictures-{c['id']}" if c["id"] in pictured else None) for c in report["concepts"]]
+    pictured = {p.concept for p in report.pictures}
+    rows = [concept_row_html(c, f"#pictures-{c.concept.id}" if c.concept.id in pictured else None)
+            for c in report.concepts]
     parts = [f"<h1>Attention exercises: {e(student)}</h1>",
-             f"<p><strong>Score: {_points(report['score'])} / {_points(report['max_score'])}</strong></p>"]
-    if report.get("error"):
-        parts.append(f"<p class=\"error\">Could not grade everything: {e(report['error'])}</p>")
-    parts += [f"<p class=\"muted\">Note: {e(note)}</p>" for note in report.get("notes", [])]
+             f"<p><strong>Score: {_points(report.score)} / {_points(report.max_score)}</strong></p>"]
+    if report.error:
+        parts.append(f"<p class=\"error\">Could not grade everything: {e(report.error)}</p>")
+    parts += [f"<p class=\"muted\">Note: {e(note)}</p>" for note in report.notes]
     parts.append(concept_table_html(rows))
     if pictured:
         parts += ["<h2>Your attention weights</h2>", PICTURES_INTRO, pictures_html(report)]
-    if report.get("output", "").strip():
-        parts.append(f"<h2>What your code printed</h2><pre>{e(report['output'])}</pre>")
+    if report.output.strip():
+        parts.append(f"<h2>What your code printed</h2><pre>{e(report.output)}</pre>")
     return _page(f"Feedback: {student}", "\n".join(parts))
 
 
@@ -126,39 +124,39 @@ def score_histogram(totals: list[float], maximum: float, bins: int = 10) -> list
     return counts
 
 
-def summary_html(reports: dict[str, dict], concepts: list[tuple[str, str, float]], skipped: list[str]) -> str:
+def summary_html(reports: dict[str, Report], concepts: tuple[Concept, ...], skipped: list[str]) -> str:
     """The class page: pass rates and mean scores per concept, the score distribution, the misconceptions (each
     linked to its students, with an anonymous heatmap for the three most frequent) and every student's page.
 
-    `concepts` is [(id, title, points)] in catalogue order.
+    `concepts` are the assignment's, in catalogue order.
     """
     e = html.escape
     n = len(reports)
-    graded = [r for r in reports.values() if r["status"] == "graded"]
-    max_total = sum(points for _, _, points in concepts)
+    graded = [r for r in reports.values() if r.status == "graded"]
+    max_total = sum(c.points for c in concepts)
     pass_rates, mean_shares = [], []
-    for cid, _, points in concepts:
-        results = [c for r in reports.values() for c in r["concepts"] if c["id"] == cid]
-        pass_rates.append(100 * sum(c["status"] == "passed" for c in results) / max(len(results), 1))
-        mean_shares.append(100 * sum(c["score"] for c in results) / max(len(results) * points, 1e-9))
-    histogram = score_histogram([r["score"] for r in reports.values()], max_total)
-    totals = sorted(r["score"] for r in reports.values())
+    for concept in concepts:
+        results = [c for r in reports.values() for c in r.concepts if c.concept.id == concept.id]
+        pass_rates.append(100 * sum(c.status == "passed" for c in results) / max(len(results), 1))
+        mean_shares.append(100 * sum(c.score for c in results) / max(len(results) * concept.points, 1e-9))
+    histogram = score_histogram([r.score for r in reports.values()], max_total)
+    totals = sorted(r.score for r in reports.values())
     median = (totals[(n - 1) // 2] + totals[n // 2]) / 2 if n else 0.0
     parts = [
         "<h1>Attention exercises: class summary</h1>",
         f"<p>{n} students, {len(graded)} graded, {n - len(graded)} with errors. Mean score "
         f"{_points(sum(totals) / max(n, 1))} / {_points(max_total)}, median {_points(median)}.</p>",
         "<h2>Students who passed each concept</h2>",
-        _bar_chart([cid for cid, _, _ in concepts], pass_rates, 100, "{:.0f}%"),
+        _bar_chart([c.id for c in concepts], pass_rates, 100, "{:.0f}%"),
         "<h2>Mean share of points per concept</h2>",
-        _bar_chart([cid for cid, _, _ in concepts], mean_shares, 100, "{:.0f}%"),
+        _bar_chart([c.id for c in concepts], mean_shares, 100, "{:.0f}%"),
         "<h2>Score distribution</h2>",
         _bar_chart([f"{i * max_total / 10:.0f}–{(i + 1) * max_total / 10:.0f}" for i in range(10)],
                    [float(c) for c in histogram], max(histogram + [1]), "{:.0f}"),
     ]
-    parts += misconceptions_html(reports, dict((cid, title) for cid, title, _ in concepts))
+    parts += misconceptions_html(reports, {c.id: c.title for c in concepts})
     parts.append(students_html(reports))
-    errors = sorted((s, r["error"]) for s, r in reports.items() if r["status"] == "error")
+    errors = sorted((s, r.error) for s, r in reports.items() if r.status == "error")
     if errors:
         parts.append("<h2>Submissions with errors</h2><table>" + "".join(
             f"<tr><td>{e(s)}</td><td>{e(str(err))}</td></tr>" for s, err in errors) + "</table>")
@@ -172,16 +170,16 @@ def feedback_link(student: str) -> str:
     return f'<a href="feedback/{quote(student)}.html">{html.escape(student)}</a>'
 
 
-def misconceptions_html(reports: dict[str, dict], concept_titles: dict[str, str]) -> list[str]:
+def misconceptions_html(reports: dict[str, Report], concept_titles: dict[str, str]) -> list[str]:
     """Who has each misconception, how often per concept, and for the three most frequent an anonymous example."""
     e = html.escape
     students, titles, per_concept = {}, {}, Counter()
     for student in sorted(reports):
-        for c in reports[student]["concepts"]:
-            for d in diagnoses_of(c):
-                titles[d["id"]] = d["title"]
-                students.setdefault(d["id"], []).append(student)
-                per_concept[c["id"], d["id"]] += 1
+        for c in reports[student].concepts:
+            for m, title in c.diagnoses:
+                titles[m] = title
+                students.setdefault(m, []).append(student)
+                per_concept[c.concept.id, m] += 1
     parts = ["<h2>Misconceptions</h2>"]
     if not students:
         return parts + ["<p>None recognised.</p>"]
@@ -203,21 +201,21 @@ def misconceptions_html(reports: dict[str, dict], concept_titles: dict[str, str]
     return parts
 
 
-def _example_picture(reports, students, misconception) -> dict | None:
+def _example_picture(reports: dict[str, Report], students, misconception) -> Picture | None:
     """One anonymous picture of the misconception: the first student's (by id) drawn in a concept that named it,
     one that shows the mistake (cells that differ, or dropout's pair) before one that does not."""
     candidates = []
     for student in dict.fromkeys(students):
         report = reports[student]
-        named = {c["id"] for c in report["concepts"] if misconception in c["misconceptions"]}
-        candidates += [p for p in report.get("pictures", []) if p["concept"] in named and p.get("student")]
-    showing = [p for p in candidates if p.get("expected_is") != "expected" or any(map(any, outlined_cells(p) or ()))]
+        named = {c.concept.id for c in report.concepts if misconception in c.misconceptions}
+        candidates += [p for p in report.pictures if p.concept in named and p.student]
+    showing = [p for p in candidates if p.other_is != "expected" or any(map(any, outlined_cells(p) or ()))]
     return (showing or candidates or [None])[0]
 
 
-def students_html(reports: dict[str, dict]) -> str:
+def students_html(reports: dict[str, Report]) -> str:
     """Every student with score and status, linked to their feedback page."""
     e = html.escape
-    rows = "".join(f'<tr><td>{feedback_link(s)}</td><td class="num">{_points(r["score"])} / {_points(r["max_score"])}'
-                   f'</td><td class="{e(r["status"])}">{e(r["status"])}</td></tr>' for s, r in sorted(reports.items()))
+    rows = "".join(f'<tr><td>{feedback_link(s)}</td><td class="num">{_points(r.score)} / {_points(r.max_score)}'
+                   f'</td><td class="{e(r.status)}">{e(r.status)}</td></tr>' for s, r in sorted(reports.items()))
     return f"<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th></tr>{rows}</table>"

@@ -1,9 +1,9 @@
-"""Compact text heatmaps for the terminal report, pure functions of a picture's JSON form.
+"""Compact text heatmaps for the terminal report, pure functions of a Picture (grader.results).
 
 Shades, not colours, carry the values, so the picture reads in a terminal without colour and in a log file.
 """
 from grader.feedback.heatmaps import outlined_cells, scale_of
-from grader.results import is_missing
+from grader.results import Picture, is_missing
 
 SHADES = " ░▒▓█"  # 0, then quarters of the scale
 ZERO = 0.005  # below this a weight prints as a dot: masked or negligible
@@ -36,15 +36,13 @@ def grid(values, tokens, title: str, maximum: float, outlined=None) -> list[str]
     return lines
 
 
-def picture_lines(picture: dict) -> list[str]:
+def picture_lines(picture: Picture) -> list[str]:
     """The student's heatmap beside the other one, then a legend; or why the student's could not be drawn."""
-    student, other = picture.get("student"), picture.get("expected")
-    other_is = picture.get("expected_is", "expected")
-    tokens = picture["tokens"]
+    student, other, other_is, tokens = picture.student, picture.other, picture.other_is, picture.tokens
     maximum = scale_of(student, other)
-    lines = [f"{picture['concept']}: {picture['label']} on \"{' '.join(tokens)}\" (rows: queries, columns: keys)"]
+    lines = [f"{picture.concept}: {picture.label} on \"{' '.join(tokens)}\" (rows: queries, columns: keys)"]
     if not student:
-        return lines + [f"  yours could not be drawn: {picture.get('problem') or 'no output'}"]
+        return lines + [f"  yours could not be drawn: {picture.problem or 'no output'}"]
     outlined = outlined_cells(picture)
     mine = grid(student, tokens, "yours" + (", eval mode" if other_is == "training" else ""), maximum, outlined)
     theirs = grid(other, tokens, "expected" if other_is == "expected" else "yours, training mode", maximum) \

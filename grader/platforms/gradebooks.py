@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grader.batch.entries import safe_id
 from grader.errors import UsageError
+from grader.results import LmsId, Report, ReportFormatError
 
 CANVAS_LEADING = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_IDENTIFIER = "Participant "
@@ -23,11 +24,30 @@ MOODLE_IDENTIFIER = "Participant "
 class Graded:
     """One student of a graded batch, as a gradebook needs them."""
     student: str
-    lms_id: dict | None  # {"lms": "canvas" | "moodle", "id": "123"} from the download name
-    score: float
-    max_score: float
-    titles: tuple[str, ...]  # the misconceptions named, by title
-    not_graded: str | None = None  # why the grader could not grade them (its fault): their grade stays blank
+    report: Report
+
+    @property
+    def lms_id(self) -> LmsId | None:
+        """The LMS's number for the student, from the download name."""
+        return self.report.batch.lms_id if self.report.batch else None
+
+    @property
+    def score(self) -> float:
+        return self.report.score
+
+    @property
+    def max_score(self) -> float:
+        return self.report.max_score
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        """The misconceptions named, by title."""
+        return tuple(dict.fromkeys(title for c in self.report.concepts for _, title in c.diagnoses))
+
+    @property
+    def not_graded(self) -> str | None:
+        """Why the grader could not grade them (its fault): their grade stays blank."""
+        return (self.report.error or "grader error") if self.report.grader_fault else None
 
     @property
     def share(self) -> float:
@@ -51,12 +71,11 @@ def read_graded(graded_dir: Path) -> list[Graded]:
         if path.name.endswith(".pytest.json"):
             continue
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-            titles = tuple(dict.fromkeys(d["title"] for c in report["concepts"] for d in c.get("diagnoses", [])))
-            fault = (report.get("error") or "grader error") if report.get("grader_fault") else None
-            graded.append(Graded(path.stem, report.get("lms_id"), float(report["score"]), float(report["max_score"]),
-                                 titles, fault))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            graded.append(Graded(path.stem, Report.from_json(json.loads(path.read_text(encoding="utf-8")))))
+        except ReportFormatError as exc:
+            raise UsageError(f"cannot export {path}: it was {exc}; grade the class again with this version "
+                             "(python -m grader batch ... --out the same folder) first") from None
+        except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
     if not graded:
         raise UsageError(f"no reports in {reports_dir}")
@@ -105,7 +124,7 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
     if not possible:
         raise UsageError(f"the gradebook has no Points Possible for {assignment!r}; publish the assignment with its "
                          "points and export again")
-    by_canvas_id = {g.lms_id["id"]: g for g in graded if g.lms_id and g.lms_id.get("lms") == "canvas"}
+    by_canvas_id = {g.lms_id.id: g for g in graded if g.lms_id and g.lms_id.lms == "canvas"}
     by_student = {g.student.lower(): g for g in graded}
     rows = [[*leading, assignment], [*(points_row[where[c]] for c in leading), points_row[where[assignment]]]]
     matched, unmatched = set(), []
@@ -123,7 +142,7 @@ def canvas_import(graded: list[Graded], gradebook: list[list[str]], assignment: 
             score = "" if student.not_graded else _points(student.share * possible)
         rows.append([*(cell[c] for c in leading), score])
     unmatched += [("graded student without a gradebook row", g.student,
-                   f"Canvas user id {g.lms_id['id']}" if g.lms_id else "no LMS id in the file name")
+                   f"Canvas user id {g.lms_id.id}" if g.lms_id else "no LMS id in the file name")
                   for g in graded if g.student not in matched]
     return Export(_csv(rows), tuple(unmatched) + not_graded(graded, matched))
 
@@ -147,7 +166,7 @@ def moodle_worksheet(graded: list[Graded], worksheet: list[list[str]]) -> Export
                          "View all submissions > Grading action > Download grading worksheet, with offline grading "
                          "worksheets and feedback comments enabled)")
     col = {name: header.index(name) for name in needed}
-    by_participant = {g.lms_id["id"]: g for g in graded if g.lms_id and g.lms_id.get("lms") == "moodle"}
+    by_participant = {g.lms_id.id: g for g in graded if g.lms_id and g.lms_id.lms == "moodle"}
     names = [row[col["Full name"]] for row in worksheet[1:] if len(row) > col["Full name"]]
     by_name = {g.student: g for g in graded if not g.lms_id}
     rows, matched, unmatched = [header], set(), []
@@ -172,7 +191,7 @@ def moodle_worksheet(graded: list[Graded], worksheet: list[list[str]]) -> Export
                 row[col["Feedback comments"]] = feedback_comment(student)
         rows.append(row)
     unmatched += [("graded student without a worksheet row", g.student,
-                   f"participant {g.lms_id['id']}" if g.lms_id else "no participant id in the file name")
+                   f"participant {g.lms_id.id}" if g.lms_id else "no participant id in the file name")
                   for g in graded if g.student not in matched]
     return Export(_csv(rows), tuple(unmatched) + not_graded(graded, matched))
 

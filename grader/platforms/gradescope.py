@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
 from grader.errors import GraderError, UsageError
-from grader.platforms.bundle import PACKAGE_DIR, grader_files
+from grader.package_files import PACKAGE_DIR, grader_files
 
 PROJECT_DIR = PACKAGE_DIR.parent
 
@@ -118,10 +118,9 @@ def result_entry(concept: Concept, score: float, output: str, output_format: str
 def html_output(lines: list[str], pictures) -> str:
     """A test's output as HTML: its lines as paragraphs, then the concept's heatmaps as inline SVG."""
     from grader.feedback.heatmaps import picture_html
-    from grader.reporters import picture_json
 
     return "".join(f"<p>{html.escape(line)}</p>" for line in lines) + "".join(
-        picture_html(picture_json(p), f"{p.concept}-{i}") for i, p in enumerate(pictures))
+        picture_html(p, f"{p.concept}-{i}") for i, p in enumerate(pictures))
 
 
 def results_of(report) -> dict:

@@ -77,7 +77,7 @@ def info_json(image: str) -> dict:
 
 def write_course(out_dir, image: str = DEFAULT_IMAGE, config=None, force: bool = False) -> Path:
     """Write questions/attention/, serverFilesCourse/attention_grader/ and grader-image/ into out_dir."""
-    from grader.platforms.bundle import grader_files
+    from grader.package_files import grader_files
     from grader.release import REQUIREMENTS
 
     out = Path(out_dir)
@@ -124,9 +124,8 @@ def not_gradable(*errors: str) -> dict:
 
 def image_of(picture, index: int) -> dict:
     from grader.feedback.heatmaps import pair_svg
-    from grader.reporters import picture_json
 
-    svg = pair_svg(picture_json(picture), f"i{index}")
+    svg = pair_svg(picture, f"i{index}")
     return {"label": picture.label, "url": "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()}
 
 

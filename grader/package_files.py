@@ -1,9 +1,10 @@
-"""The grader's own files, as a platform ships them: the package with both suites, without caches."""
+"""The grader's own files (the package with both suites, without caches), as platforms ship them, and their hash,
+which a batch's saved reports and a cluster's workers are checked against."""
 import hashlib
 from functools import cache
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent  # grader/
+PACKAGE_DIR = Path(__file__).resolve().parent  # grader/
 
 
 def grader_files() -> list[tuple[str, bytes]]:

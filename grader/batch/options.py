@@ -1,0 +1,47 @@
+"""How a batch grades: one frozen object of options, passed by name from the command line to the grading
+processes and to a cluster's workers, and how the class is split into pytest sessions."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.catalogue import ASSIGNMENT_FILE, Catalogue, load as load_catalogue
+from grader.errors import UsageError
+from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
+
+MAX_CHUNK = 16  # students per pytest session
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What every student of a batch is graded with, and where."""
+    device: str = "cpu"
+    timeout: float = DEFAULT_TIMEOUT  # seconds of wall clock per student
+    config: Path = ASSIGNMENT_FILE  # the assignment file: concepts and points
+    sandbox: bool = True  # bubblewrap where it works
+    memory_gb: float = DEFAULT_MEMORY_GB
+    pytest_json: bool = False  # also write reports/<student>.pytest.json
+    jobs: int | None = None  # grading processes at once (default: the cores); not with a scheduler
+    scheduler: str | None = None  # a Dask scheduler's address, or local:N
+
+    def validated(self) -> Catalogue:
+        """The assignment's catalogue; raises UsageError for a bad option before anything is graded."""
+        catalogue = load_catalogue(Path(self.config))
+        check_options(catalogue, self.device, (), self.timeout)
+        worker_limits(self.timeout, self.memory_gb)  # validates memory_gb
+        if self.pytest_json:
+            from grader.feedback.pytest_json import require
+            require()
+        if self.jobs is not None and self.scheduler is not None:
+            raise UsageError("--jobs and --scheduler do not go together: the cluster's workers set the parallelism")
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
+        return catalogue
+
+    def grading_fields(self) -> dict:
+        """What a student's grade depends on (a saved report made otherwise is graded again): not where it runs."""
+        return {"device": self.device, "timeout": self.timeout, "config": Path(self.config).read_text(encoding="utf-8"),
+                "sandbox": self.sandbox, "memory_gb": self.memory_gb, "pytest_json": self.pytest_json}
+
+
+def chunk_size(students: int, jobs: int) -> int:
+    """Students per pytest session: enough to spread the session's cost, small enough to show progress."""
+    return max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
