@@ -5,9 +5,11 @@ from pathlib import Path
 from grader import __version__, installation
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
+from grader.isolation import Launcher
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import Report
-from grader.sandbox import Limits, Sandbox, detect
+from grader.limits import Limits
+from grader.sandbox import Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
 from grader.scoring import score
 from grader.submission import CONTRACT_NAMES, Submission, locate
@@ -159,8 +161,8 @@ class Grading:
     def open(self) -> StudentProxy:
         if self.proxy is None:
             session = self.session
-            self.proxy = StudentProxy(self.submission, session.sandbox, device=session.device,
-                                      budget_seconds=session.timeout, limits=session.limits, zygote=session.zygote)
+            launcher = Launcher(session.sandbox, session.device, session.limits, session.zygote)
+            self.proxy = StudentProxy(self.submission, launcher, budget_seconds=session.timeout)
             self.proxy.start()
         return self.proxy
 

@@ -1,6 +1,7 @@
 """The trusted side of the worker: how tests talk to a submission without running it themselves.
 
-`StudentProxy` starts a worker process (`grader.worker`), loads the submission into it and forwards calls.
+`StudentProxy` has a worker started (`grader.worker`, by a backend of `grader.isolation`), loads the submission
+into it and forwards calls.
 Every reply is decoded by `grader.wire` (plain JSON and plain tensors only) before a test sees it.
 A call that hangs past its time limit, or a worker that dies, raises `StudentTimeout` or `StudentCrash`
 in the test that made the call; the next call starts a fresh worker, so one broken class costs only the
@@ -9,34 +10,22 @@ concept whose share is spent gets `BudgetSpent` for its remaining calls. What th
 from a pipe into `grader.output.PrintedOutput`; a worker that ends before it is ready raises
 `WorkerStartFailure`, the grader's fault.
 """
-import os
-import select
-import signal
-import subprocess
 import time
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 
 from grader import wire
+from grader.isolation import Launcher
+from grader.isolation.failures import StudentCrash, StudentProblem, StudentTimeout, WorkerStartFailure
 from grader.output import PrintedOutput
-from grader.sandbox import (SANDBOX_SUBMISSION, WORKER_ENV, Limits, Sandbox, apply_limits, bwrap_command,
-                            private_worker_package, python_executable, unconfined_env, unprivileged_command,
-                            worker_uid)
-from grader.scratch import scratch_folder
 from grader.submission import CONTRACT_NAMES, Submission
-from grader.zygote_client import ZygoteClient, ZygoteError, limits_request
+
+__all__ = ["StudentProxy", "StudentProblem", "StudentError", "StudentTimeout", "BudgetSpent", "StudentCrash",
+           "WorkerStartFailure", "MissingName", "ModuleHandle"]
 
 READING_OPS = ("get", "get_many", "describe")  # requests that only read the student's objects
 CALL_TIMEOUT = 10.0  # seconds for one call into student code (honest calls take milliseconds)
 PICTURE_TIMEOUT = 3.0  # seconds for a picture's request: the pictures are feedback, never worth a test's time
 LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the submission's top level
-
-
-class StudentProblem(Exception):
-    """Student code did not give an answer. Tests let it propagate: the grader scores it."""
-
-    status = "error"
 
 
 class StudentError(StudentProblem):
@@ -54,21 +43,9 @@ class StudentError(StudentProblem):
         return f"{text} at {self.where}" if self.where else text
 
 
-class StudentTimeout(StudentProblem):
-    status = "timeout"
-
-
 class BudgetSpent(StudentTimeout):
     """The call was cut short, or not started, because its concept's share of the budget ran out: it says
     nothing about later calls of the same code in other concepts."""
-
-
-class StudentCrash(StudentProblem):
-    """The worker died (a crash, os._exit, a memory error) or broke the protocol."""
-
-
-class WorkerStartFailure(Exception):
-    """The worker ended before it was ready to run student code: the grader's fault, never the student's."""
 
 
 class MissingName(StudentProblem):
@@ -120,226 +97,12 @@ class Budget:
         return f"the submission's time budget of {self.seconds:g} s is spent"
 
 
-class WorkerPipes:
-    """The pipes to a running worker (requests, replies, its printed output); subclasses say how it starts
-    and stops. The output pipe is drained whenever the trusted side waits for the worker."""
-
-    requests: int
-    responses: int
-    output_pipe: int | None = None  # the read end of the worker's stdout and stderr
-    search_path: str | None = None  # where the worker finds a folder submission's own modules
-
-    def _open_pipes(self, printed: PrintedOutput) -> tuple[int, int, int]:
-        """Make the three pipes; returns the worker's ends (requests, responses, output), to close once given."""
-        self.printed, self.ready = printed, False
-        self.received = bytearray()  # read from the reply pipe, not yet taken
-        requests_read, self.requests = os.pipe()
-        self.responses, responses_write = os.pipe()
-        self.output_pipe, output_write = os.pipe()
-        os.set_blocking(self.output_pipe, False)
-        printed.worker_starting()
-        return requests_read, responses_write, output_write
-
-    def _wait(self, deadline: float, readable: bool) -> bool:
-        """Wait until the request pipe can be written (or the reply pipe read), draining output meanwhile."""
-        while True:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                return False
-            watched = [self.output_pipe] if self.output_pipe is not None else []
-            if readable:
-                ready = select.select([self.responses, *watched], [], [], wait)[0]
-            else:
-                ready_read, ready_write, _ = select.select(watched, [self.requests], [], wait)
-                ready = ready_read + ready_write
-            if self.output_pipe in ready and not self.printed.drain(self.output_pipe):
-                os.close(self.output_pipe)  # every writer is gone
-                self.output_pipe = None
-            if (self.responses if readable else self.requests) in ready:
-                return True
-
-    def send(self, frame: bytes, deadline: float):
-        """Write the frame, waiting only while the pipe is full (the request pipe does not block)."""
-        view = memoryview(frame)
-        while view:
-            try:
-                view = view[os.write(self.requests, view):]
-            except BlockingIOError:
-                if not self._wait(deadline, readable=False):
-                    raise StudentTimeout("the worker stopped reading requests") from None
-            except BrokenPipeError:
-                raise StudentCrash("the worker process died") from None
-
-    def _read(self, n: int, deadline: float) -> bytes:
-        """n bytes of the reply pipe; each wait takes in all that arrived, so that one reply's frame (its
-        lengths, header and blob) usually costs one wait and one read."""
-        while len(self.received) < n:
-            if not self._wait(deadline, readable=True):
-                raise StudentTimeout("time limit reached")
-            chunk = os.read(self.responses, max(n - len(self.received), 1 << 16))
-            if not chunk:
-                if not self.ready:
-                    raise WorkerStartFailure(self._start_failure())
-                raise StudentCrash(self.death_reason())
-            self.received += chunk
-        data = bytes(self.received[:n])
-        del self.received[:n]
-        return data
-
-    def _start_failure(self) -> str:
-        reason = self.death_reason().replace("the process running the submission", "it")
-        if self.output_pipe is not None:
-            self.printed.drain(self.output_pipe)
-        said = self.printed.startup_text().splitlines()
-        return f"the worker could not start: {said[-1] if said else reason}"
-
-    def _frame(self, deadline: float):
-        try:
-            json_len, blob_len = wire.split_lengths(self._read(wire.HEADER.size, deadline))
-            header = self._read(json_len, deadline)
-            blob = self._read(blob_len, deadline) if blob_len else b""
-            return wire.decode(header, blob)
-        except wire.WireError as exc:
-            raise StudentCrash(f"the worker sent a malformed reply ({exc})") from None
-
-    def receive(self, deadline: float):
-        if not self.ready:
-            # The worker says it is ready before it runs any student code (grader.output splits what it printed).
-            if self._frame(deadline) != {"ready": True}:
-                raise WorkerStartFailure("the worker could not start: it sent no greeting")
-            self.ready = True
-        return self._frame(deadline)
-
-    def death_reason(self) -> str:
-        raise NotImplementedError
-
-    def stop(self):
-        raise NotImplementedError
-
-    def _close_pipes(self):
-        if self.output_pipe is not None:
-            self.printed.drain(self.output_pipe)  # what it printed last
-        for fd in (self.requests, self.responses, self.output_pipe):
-            try:
-                if fd is not None:
-                    os.close(fd)
-            except OSError:
-                pass
-        self.output_pipe = None
-
-
-def exit_description(code: int | None) -> str:
-    """Why a worker ended, from its exit code as subprocess gives it (-N: killed by signal N)."""
-    if code is None:
-        return "the worker closed its reply pipe"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        return f"the process running the submission was killed by signal {name}"
-    return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
-
-
-class WorkerProcess(WorkerPipes):
-    """A worker started as its own Python process, confined by the sandbox when there is one."""
-
-    def __init__(self, device, printed: PrintedOutput, sandbox: Sandbox, limits: Limits, import_dir: str | None):
-        requests_read, responses_write, output_write = self._open_pipes(printed)
-        self.scratch = scratch_folder("worker")
-        env = dict(WORKER_ENV)
-        argv = [python_executable(), "-m", "grader.worker", "--requests", str(requests_read),
-                "--responses", str(responses_write), "--device", device]
-        # The worker's own copy of the modules it runs: readable by the unprivileged uid it may run
-        # under, while the grader's files (hidden suites among them) may be readable by root alone.
-        worker_dir = private_worker_package(Path(self.scratch.name) / ".worker")
-        if sandbox.isolated:
-            self.search_path = SANDBOX_SUBMISSION if import_dir else None
-            if sandbox.processes_counted_per_namespace:  # set inside bubblewrap's user namespace, not here
-                argv += ["--max-processes", str(limits.processes)]
-            argv = bwrap_command(sandbox, [*argv, "--isolated"], env, import_dir, device, worker_uid(), worker_dir)
-        else:
-            self.search_path = import_dir
-            env = unconfined_env(worker_dir)
-            if sandbox.drop_uid:
-                os.chmod(self.scratch.name, 0o1777)
-                argv = unprivileged_command(argv, worker_uid())
-        try:
-            self.process = subprocess.Popen(
-                argv, pass_fds=(requests_read, responses_write), stdin=subprocess.DEVNULL, stdout=output_write,
-                stderr=subprocess.STDOUT, cwd=self.scratch.name, env=env, start_new_session=True,
-                preexec_fn=partial(apply_limits, limits, device, sandbox.drop_uid))
-        except OSError:
-            self._close_pipes()
-            self.scratch.cleanup()
-            raise
-        finally:
-            for fd in (requests_read, responses_write, output_write):
-                os.close(fd)
-        os.set_blocking(self.requests, False)
-
-    def death_reason(self) -> str:
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        return exit_description(code)
-
-    def stop(self):
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process.wait()
-        self._close_pipes()
-        self.scratch.cleanup()
-
-
-class ForkedWorker(WorkerPipes):
-    """A worker forked by the batch's zygote, which has already imported torch (see grader.zygote)."""
-
-    def __init__(self, zygote: ZygoteClient, device, printed: PrintedOutput, sandbox: Sandbox, limits: Limits):
-        requests_read, responses_write, output_write = self._open_pipes(printed)
-        self.zygote = zygote
-        try:
-            self.pid = zygote.spawn(requests_read, responses_write, output_write,
-                                    limits_request(limits, device, sandbox.limits_processes), own_uid=sandbox.drop_uid)
-        except ZygoteError:
-            self._close_pipes()
-            raise
-        finally:
-            for fd in (requests_read, responses_write, output_write):
-                os.close(fd)
-        os.set_blocking(self.requests, False)
-
-    def _end(self, wait: bool) -> dict | None:
-        if self.pid is None:
-            return None
-        pid, self.pid = self.pid, None
-        try:
-            return self.zygote.kill(pid, wait)
-        except ZygoteError:
-            return None
-
-    def death_reason(self) -> str:
-        ended = self._end(wait=True)
-        return exit_description(None if ended is None or ended["was_alive"] else ended["status"])
-
-    def stop(self):
-        self._end(wait=False)
-        self._close_pipes()
-
-
 class StudentProxy:
     """The submission as tests see it: calls go to a worker process and come back as plain data."""
 
-    def __init__(self, submission: Submission, sandbox: Sandbox, device="cpu", budget_seconds=300.0,
-                 call_timeout=CALL_TIMEOUT, limits: Limits | None = None, zygote: ZygoteClient | None = None):
+    def __init__(self, submission: Submission, launcher: Launcher, budget_seconds=300.0, call_timeout=CALL_TIMEOUT):
         self.submission = submission
-        self.zygote = zygote  # forks workers faster than starting Python; not for folder submissions
-        self.sandbox = sandbox
-        self.limits = limits or Limits()
-        self.device = device
+        self.launcher = launcher  # starts its workers, however this machine confines them
         self.budget = Budget(budget_seconds)
         self.call_timeout = call_timeout
         self.printed = PrintedOutput()
@@ -359,18 +122,11 @@ class StudentProxy:
     def start(self):
         """Start a worker and send it the submission, without waiting for the answer."""
         self.worker = None
-        if self.zygote is not None and self.submission.import_dir is None:
-            try:
-                self.worker = ForkedWorker(self.zygote, self.device, self.printed, self.sandbox, self.limits)
-            except ZygoteError:
-                self.zygote = None  # grade on with workers of its own
-        if self.worker is None:
-            try:
-                self.worker = WorkerProcess(self.device, self.printed, self.sandbox, self.limits,
-                                            self.submission.import_dir)
-            except OSError as exc:  # no interpreter at that path, no bubblewrap any more
-                self.load_failure = WorkerStartFailure(f"the worker could not start: {exc}")
-                return
+        try:
+            self.worker = self.launcher.start(self.printed, self.submission.import_dir)
+        except OSError as exc:  # no interpreter at that path, no bubblewrap any more
+            self.load_failure = WorkerStartFailure(f"the worker could not start: {exc}")
+            return
         request = {"op": "load", "cells": [{"filename": c.filename, "source": c.source}
                                            for c in self.submission.cells],
                    "names": list(CONTRACT_NAMES), "search_path": self.worker.search_path}

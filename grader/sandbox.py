@@ -1,4 +1,5 @@
-"""How the worker process is confined: bubblewrap namespaces, an unprivileged uid and resource limits.
+"""What this machine can do to confine a worker (`detect`), and the Linux backend's means: bubblewrap
+namespaces and an unprivileged uid. The backends that start workers are in grader/isolation/.
 
 On Linux with bubblewrap (`bwrap`), each worker sees only the Python installation (read-only), the worker
 module, the student's own folder (read-only) and a private /tmp; it has no network (not even loopback) and
@@ -6,36 +7,32 @@ its own process namespace, so every process it starts, daemons included, dies wi
 limit binds per worker as root, which drops each worker to an unprivileged uid of its own, and without root
 on Linux 5.14 or newer, which counts it per user namespace and gives each worker one. Resource limits
 (memory, CPU time, file size; processes where they bind) apply with or without bubblewrap.
-`Sandbox.missing` says which protections this machine lacks.
+`Sandbox.missing` says which protections this machine lacks. Where neither bubblewrap nor another uid
+works (macOS, Windows, an ordinary user without user namespaces), workers start through the portable backend.
+Nothing here imports a POSIX-only module at import time: this module is imported on every OS.
 """
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from grader.limits import SPAWNED_UIDS, Limits  # noqa: F401 - Limits is part of this module's interface
+
 GRADER_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = GRADER_DIR.parent
-WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py")  # all the grader code a worker may see
+WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py", "limits.py")  # all the grader code a worker sees
 SECRET_DIRS = (GRADER_DIR, PROJECT_DIR / "solutions", PROJECT_DIR / "tests")  # never shown to a worker
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"
 WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
-              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8"}  # a worker's environment
-SANDBOX_UID_BASE = 61000  # unprivileged uids for workers when the grader runs as root
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of one worker; the defaults fit a course (see the README)."""
-    memory_bytes: int = 4 * 2**30  # address space; not applied on CUDA, where it breaks the driver
-    processes: int = 128  # threads count too; binds only where Sandbox.limits_processes
-    output_bytes: int = 16 * 2**20  # largest file (printed output included) the worker may write
-    cpu_seconds: int = 600
+              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8",
+              "PYTHONIOENCODING": "utf-8"}  # a worker's environment: its output is UTF-8 on every OS
+SANDBOX_UID_BASE = SPAWNED_UIDS.start  # unprivileged uids for workers when the grader runs as root
+FORCE_BACKEND = "GRADER_ISOLATION"  # =portable starts workers as on macOS and Windows, for tests on Linux
+PORTABLE_MISSING = ("file-system isolation", "network isolation", "a process namespace", "a process-count limit")
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,9 @@ class Sandbox:
     missing: tuple[str, ...] = field(default=())  # protections that are not available, for the warning
     # Without root: the kernel counts RLIMIT_NPROC per user namespace, and each worker has one of its own.
     processes_counted_per_namespace: bool = False
+    # Which backend starts workers (grader.isolation): linux on Linux, confined or not (its zygote and its
+    # parent-death signal work either way); portable on macOS and Windows, or where FORCE_BACKEND asks for it.
+    backend: str = "linux"
 
     @property
     def isolated(self) -> bool:
@@ -67,9 +67,11 @@ class Sandbox:
 def detect(enabled: bool = True) -> Sandbox:
     """Probe once per process whether bubblewrap works here (Ubuntu 24.04 may forbid user namespaces)."""
     root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if os.environ.get(FORCE_BACKEND) == "portable" or not sys.platform.startswith("linux"):
+        return Sandbox(None, False, portable_missing() if enabled else ("a sandbox (--no-sandbox)",), backend="portable")
     if not enabled:
         return Sandbox(None, False, ("a sandbox (--no-sandbox)",))
-    bwrap = shutil.which("bwrap") if sys.platform.startswith("linux") else None
+    bwrap = shutil.which("bwrap")
     if bwrap:
         probe = subprocess.run([bwrap, *namespace_flags(root), "--ro-bind", "/", "/", "true"],
                                capture_output=True, timeout=30)
@@ -79,8 +81,7 @@ def detect(enabled: bool = True) -> Sandbox:
         # Without namespaces, root can still run workers as an unprivileged user (as in Gradescope's containers).
         if root and can_run_python_as(SANDBOX_UID_BASE):
             return Sandbox(None, True, ("file-system isolation", "network isolation", "a process namespace"))
-        return Sandbox(None, False, ("file-system isolation", "network isolation", "a process namespace",
-                                     "a process-count limit"))
+        return Sandbox(None, False, portable_missing())
     if root and not shutil.which("setpriv"):
         return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
     if root:
@@ -91,6 +92,16 @@ def detect(enabled: bool = True) -> Sandbox:
     # process it started.
     return Sandbox(bwrap, False, ("a process-count limit (without root it needs Linux 5.14 or newer, which "
                                   "counts processes per user namespace)",))
+
+
+def portable_missing() -> tuple[str, ...]:
+    """What a worker of the portable backend lacks here: the namespaces and the process count everywhere, and
+    on Windows the resource limits too (there is no setrlimit; a Job Object would give them)."""
+    if sys.platform == "win32":
+        return (*PORTABLE_MISSING, "memory, CPU-time and file-size limits")
+    if sys.platform == "darwin":
+        return (*PORTABLE_MISSING, "a memory limit wherever macOS refuses one")
+    return PORTABLE_MISSING
 
 
 # In a new user namespace, a limit of two processes lets one child fork where the kernel counts processes per
@@ -234,37 +245,3 @@ def unconfined_env(worker_dir: Path) -> dict:
     """The environment of a worker (or zygote) started without bubblewrap: ours, minus Python's settings."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OMP_", "MKL_"))}
     return {**inherited, **WORKER_ENV, "PYTHONPATH": str(worker_dir)}
-
-
-def die_with_parent():
-    """Have the kernel kill this process when its parent ends (Linux; elsewhere nothing happens)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        parent = os.getppid()
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # it ended before the signal was set
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
-def worker_uid() -> int:
-    """An unprivileged uid for this grading process's workers (each pool process gets its own)."""
-    return SANDBOX_UID_BASE + os.getpid() % 4000
-
-
-def apply_limits(limits: Limits, device: str, own_uid: bool):
-    """Set the worker's resource limits, and have it die with its grading process; runs in the child just
-    before it executes (preexec_fn)."""
-    die_with_parent()
-    def cap(kind, value):
-        soft, hard = resource.getrlimit(kind)
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(kind, (value, value))
-
-    cap(resource.RLIMIT_CORE, 0)
-    cap(resource.RLIMIT_FSIZE, limits.output_bytes)
-    cap(resource.RLIMIT_CPU, limits.cpu_seconds)
-    if device != "cuda":
-        cap(resource.RLIMIT_AS, limits.memory_bytes)
-    if own_uid:
-        cap(resource.RLIMIT_NPROC, limits.processes)

@@ -7,20 +7,22 @@ Run as `python -m grader.worker --requests FD --responses FD --device cpu`.
 """
 import argparse
 import contextlib
+import json
 import linecache
 import os
 import random
-import resource
 import signal
+import socket
 import sys
+import threading
 import traceback
 import types
-from functools import partial
 
 import torch
 import torch.nn as nn
 
 from grader import wire
+from grader.limits import set_limits
 
 PLAIN = (bool, int, float, str, type(None))
 _meta_kernels_loaded = False  # see wire.META_WHERE_LOADED
@@ -39,10 +41,68 @@ class ProtocolError(Exception):
     """A request the worker cannot carry out for reasons that are not the student's."""
 
 
-def read_exact(fd, n):
+class PipeChannel:
+    """The protocol over two pipes the worker was given (the Linux backend and the zygote's workers)."""
+
+    def __init__(self, requests: int, responses: int):
+        self.requests, self.responses = requests, responses
+
+    def read(self, n: int) -> bytes:
+        return os.read(self.requests, n)
+
+    def write(self, data) -> int:
+        return os.write(self.responses, data)
+
+    def keep_from_children(self):
+        """Processes the student starts must never speak the protocol: they lose its pipes at birth (fork) or
+        on exec (os.system, subprocess)."""
+        os.register_at_fork(after_in_child=lambda: close_quietly(self.requests, self.responses))
+        for fd in (self.requests, self.responses):
+            os.set_inheritable(fd, False)
+
+
+class SocketChannel:
+    """The protocol over a loopback connection to the grader (the portable backend: macOS, Windows)."""
+
+    def __init__(self, connection: socket.socket):
+        self.connection = connection
+
+    def read(self, n: int) -> bytes:
+        return self.connection.recv(n)
+
+    def write(self, data) -> int:
+        return self.connection.send(data)
+
+    def keep_from_children(self):
+        self.connection.set_inheritable(False)  # not on exec; where fork exists, not in a forked child either
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.connection.close)
+
+
+def connect(port: int) -> SocketChannel:
+    """Connect to the grader on the loopback port and prove, with the token it gave this process alone, that the
+    connection is its worker's."""
+    token = os.environ.pop("GRADER_WORKER_TOKEN", "")
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection.sendall(token.encode())
+    return SocketChannel(connection)
+
+
+def die_with_grader():
+    """The portable backend's worker ends when the grader's end of its stdin closes: the grader ended."""
+    def watch():
+        with contextlib.suppress(OSError):
+            while sys.stdin.buffer.read(1):
+                pass
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def read_exact(channel, n):
     chunks, missing = [], n
     while missing:
-        chunk = os.read(fd, missing)
+        chunk = channel.read(missing)
         if not chunk:
             return None
         chunks.append(chunk)
@@ -50,21 +110,21 @@ def read_exact(fd, n):
     return b"".join(chunks)
 
 
-def read_frame(fd):
-    prefix = read_exact(fd, wire.HEADER.size)
+def read_frame(channel):
+    prefix = read_exact(channel, wire.HEADER.size)
     if prefix is None:
         return None
     json_len, blob_len = wire.split_lengths(prefix)
-    body = read_exact(fd, json_len + blob_len)  # one read where the whole frame has arrived
+    body = read_exact(channel, json_len + blob_len)  # one read where the whole frame has arrived
     if body is None:
         return None
     return wire.decode(body[:json_len], memoryview(body)[json_len:])
 
 
-def write_frame(fd, frame):
+def write_frame(channel, frame):
     view = memoryview(frame)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[channel.write(view):]
 
 
 def student_location(exc, filenames):
@@ -366,15 +426,6 @@ def stray_processes() -> int:
     return count
 
 
-def set_limits(limits: dict):
-    """Resource limits by RLIMIT name ({"nproc": 128, ...}), soft and hard, never above the hard limit."""
-    for name, value in limits.items():
-        kind = getattr(resource, f"RLIMIT_{name.upper()}")
-        hard = resource.getrlimit(kind)[1]
-        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(kind, (value, value))
-
-
 def configure_torch(device):
     # One thread and no TF32: the same submission gets the same numbers every time and under load.
     torch.set_num_threads(1)
@@ -384,25 +435,21 @@ def configure_torch(device):
         raise SystemExit("the worker found no CUDA device")
 
 
-def serve(requests, responses, device, isolated):
-    """Answer requests from the `requests` pipe on the `responses` pipe until the trusted side closes it."""
-    # Past the output limit a write fails with an OSError in the student's code instead of killing the worker.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+def serve(channel, device, isolated):
+    """Answer requests read from `channel` on it, until the trusted side closes it."""
+    if hasattr(signal, "SIGXFSZ"):  # past the output limit a write fails in the student's code, not the worker
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.setrecursionlimit(10_000)
     protocol_pid = os.getpid()
-    # Processes the student starts must never speak the protocol: they lose its pipes at birth (fork)
-    # or on exec (os.system, subprocess).
-    os.register_at_fork(after_in_child=partial(close_quietly, requests, responses))
-    for fd in (requests, responses):
-        os.set_inheritable(fd, False)
+    channel.keep_from_children()
     worker = Worker(device)
     # What was printed before this is not the student's (see grader.output); the frame says the worker started.
     sys.stdout.flush()
     sys.stderr.flush()
-    write_frame(1, wire.READY_MARKER)
-    write_frame(responses, wire.encode({"ready": True}))
+    os.write(1, wire.READY_MARKER)
+    write_frame(channel, wire.encode({"ready": True}))
     while True:
-        request = read_frame(requests)
+        request = read_frame(channel)
         if request is None:
             return
         reply = worker.handle(request)
@@ -414,22 +461,33 @@ def serve(requests, responses, device, isolated):
             frame = wire.encode(reply)
         except wire.WireError as exc:
             frame = wire.encode({"protocol_error": f"the result cannot be sent back: {exc}"})
-        write_frame(responses, frame)
+        write_frame(channel, frame)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m grader.worker")
-    parser.add_argument("--requests", type=int, required=True)
-    parser.add_argument("--responses", type=int, required=True)
+    parser.add_argument("--requests", type=int, help="the pipe requests arrive on (with --responses)")
+    parser.add_argument("--responses", type=int)
+    parser.add_argument("--connect", type=int, metavar="PORT",
+                        help="instead of pipes: the grader's loopback port (the portable backend)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--isolated", action="store_true", help="running in its own process namespace")
     parser.add_argument("--max-processes", type=int, metavar="N",
                         help="in a user namespace of its own: at most N processes and threads (RLIMIT_NPROC)")
+    parser.add_argument("--limits", metavar="JSON",
+                        help="resource limits by RLIMIT name, each applied where this OS allows it")
     options = parser.parse_args(argv)
     if options.max_processes is not None:
         set_limits({"nproc": options.max_processes})
+    if options.limits:
+        set_limits(json.loads(options.limits), strict=False)
+    if options.connect is not None:
+        die_with_grader()
+        channel = connect(options.connect)
+    else:
+        channel = PipeChannel(options.requests, options.responses)
     configure_torch(options.device)
-    serve(options.requests, options.responses, options.device, options.isolated)
+    serve(channel, options.device, options.isolated)
 
 
 if __name__ == "__main__":

@@ -30,18 +30,17 @@ import socket
 import sys
 import time
 
-from grader.worker import configure_torch, load_meta_kernels, serve, set_limits
+from grader.limits import FORKED_UIDS, die_with_parent, set_limits
+from grader.worker import PipeChannel, configure_torch, load_meta_kernels, serve
 
 SETUP_FAILED = 71  # a worker that could not confine itself: the grader's problem, not the student's
-UID_BASE = 70000  # each live worker's uid when the zygote runs as root (single workers use 61000-64999)
-UID_COUNT = 4000
 MAX_MESSAGE = 64 * 1024
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
 MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 MADV_COLLAPSE, HUGE_PAGE = 25, 2 * 2**20
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -165,10 +164,6 @@ class PidNamespaces:
         return pid
 
 
-def die_with_parent():
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
-
-
 PRIVATE_FOLDERS = ("/tmp", "/dev/shm")  # each worker gets these empty
 
 
@@ -264,7 +259,7 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, confi
         os.close(output)
         os.environ["HOME"] = "/tmp"
         code = 70
-        serve(requests, responses, device, isolated=confine is not None)
+        serve(PipeChannel(requests, responses), device, isolated=confine is not None)
         code = 0
     finally:
         os._exit(code)
@@ -283,9 +278,9 @@ class Zygote:
 
     def free_uid(self) -> int:
         in_use = set(self.children.values())
-        for _ in range(UID_COUNT):
-            uid = UID_BASE + self.next_uid
-            self.next_uid = (self.next_uid + 1) % UID_COUNT
+        for _ in range(len(FORKED_UIDS)):
+            uid = FORKED_UIDS[self.next_uid]
+            self.next_uid = (self.next_uid + 1) % len(FORKED_UIDS)
             if uid not in in_use:
                 return uid
         raise RuntimeError("no free uid for another worker")

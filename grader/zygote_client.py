@@ -13,8 +13,9 @@ import sys
 import threading
 from pathlib import Path
 
-from grader.sandbox import (WORKER_ENV, Limits, Sandbox, bwrap_command, die_with_parent, private_worker_package,
-                            python_executable, unconfined_env)
+from grader.limits import die_with_parent
+from grader.sandbox import (WORKER_ENV, Sandbox, bwrap_command, private_worker_package, python_executable,
+                            unconfined_env)
 from grader.scratch import scratch_folder
 
 MAX_REPLY = 64 * 1024
@@ -26,17 +27,6 @@ HUGE_PAGES_FROM = 200
 
 class ZygoteError(OSError):
     """The zygote could not be reached or refused a request."""
-
-
-def limits_request(limits: Limits, device: str, limit_processes: bool) -> dict:
-    """Resource limits by RLIMIT name, as the zygote applies them to a worker (after it has its own uid or
-    user namespace); the process count only where it counts the worker's processes alone."""
-    request = {"core": 0, "fsize": limits.output_bytes, "cpu": limits.cpu_seconds}
-    if device != "cuda":
-        request["as"] = limits.memory_bytes
-    if limit_processes:
-        request["nproc"] = limits.processes
-    return request
 
 
 def zygote_available(device: str) -> bool:
@@ -160,7 +150,7 @@ class ZygoteClient:
 def start_zygote(stack: contextlib.ExitStack, sandbox: Sandbox, device: str, students: int) -> ZygoteServer | None:
     """The zygote for `students` workers, kept until `stack` closes; None where there can be none (workers are
     then started one by one)."""
-    if not zygote_available(device):
+    if sandbox.backend != "linux" or not zygote_available(device):
         return None
     try:
         return stack.enter_context(ZygoteServer(sandbox, device, students))

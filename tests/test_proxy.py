@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from conftest import ROOT
+from grader.isolation import Launcher
 from grader.proxy import StudentCrash, StudentProxy
 from grader.sandbox import detect
 from grader.submission import locate
@@ -11,7 +12,7 @@ from grader.submission import locate
 
 @pytest.fixture(scope="module")
 def proxy():
-    proxy = StudentProxy(locate(str(ROOT / "solutions" / "attention.py")), detect())
+    proxy = StudentProxy(locate(str(ROOT / "solutions" / "attention.py")), Launcher(detect()))
     yield proxy
     proxy.close()
 

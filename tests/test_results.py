@@ -93,10 +93,10 @@ def test_could_not_grade_zeroes_every_concept_with_the_reason(grader_fault):
 
 
 def test_the_graders_own_fault_is_a_field_and_keeps_its_message(monkeypatch, write):
-    from grader import proxy
+    from grader import sandbox
     from grader.pipeline import grade
 
-    monkeypatch.setattr(proxy, "python_executable", lambda: str(write("python", "")) + "-missing")
+    monkeypatch.setattr(sandbox, "python_executable", lambda: str(write("python", "")) + "-missing")
     report = grade(str(write("attention.py", solution_source())), concepts=["attention_scores"])
     assert report.grader_fault and report.status == "error"
     assert report.error.startswith("grader error, not the student's: the worker could not start")

@@ -104,10 +104,10 @@ def test_printing_past_the_file_size_limit_never_costs_points(tmp_path, write):
 
 
 def test_a_worker_that_cannot_start_is_the_graders_error_not_the_students(monkeypatch, tmp_path, write):
-    from grader import proxy
+    from grader import sandbox
     from grader.pipeline import grade
 
-    monkeypatch.setattr(proxy, "python_executable", lambda: str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(sandbox, "python_executable", lambda: str(tmp_path / "no-such-python"))
     report = grade(str(write("attention.py", solution_source())), concepts=["attention_scores"])
     assert report.status == "error"
     assert report.error.startswith("grader error, not the student's: the worker could not start")

@@ -14,7 +14,9 @@ import torch
 from conftest import solution_source
 from grader.catalogue import load
 from grader.pipeline import grade_submission
-from grader.proxy import ForkedWorker, StudentCrash, StudentProxy, WorkerProcess
+from grader.isolation import Launcher
+from grader.isolation.linux import ForkedWorker, WorkerProcess
+from grader.proxy import StudentCrash, StudentProxy
 from grader.sandbox import detect
 from grader.submission import Cell, Submission
 from grader.zygote_client import HUGE_PAGES_FROM, ZygoteClient, ZygoteServer, slow_start_note
@@ -53,7 +55,7 @@ def zygote():
     # zygote is a small class's).
     with ZygoteServer(detect(), students=HUGE_PAGES_FROM) as server:
         client = ZygoteClient(server.path)
-        proxy = StudentProxy(student("x = 1\n"), detect(), zygote=client)
+        proxy = StudentProxy(student("x = 1\n"), Launcher(detect(), zygote=client))
         proxy.start()
         forked = isinstance(proxy.worker, ForkedWorker)
         proxy.close()
@@ -70,7 +72,7 @@ def processes_of(uid: int) -> list[str]:
 def test_each_worker_is_alone_in_its_namespace_with_its_own_uid_and_tmp(zygote):
     uids = []
     for _ in range(2):
-        proxy = StudentProxy(student(SNOOP), detect(), zygote=zygote)
+        proxy = StudentProxy(student(SNOOP), Launcher(detect(), zygote=zygote))
         proxy.start()
         assert isinstance(proxy.worker, ForkedWorker)
         pids, uid, tmp = proxy.call("attention_weights", 0).split("|")
@@ -109,7 +111,7 @@ def attention_scores(pid):
 
 
 def test_workers_under_one_uid_cannot_see_signal_or_read_each_other(zygote):
-    first, second = (StudentProxy(student(SEES_A_CLASSMATE), detect(), zygote=zygote) for _ in range(2))
+    first, second = (StudentProxy(student(SEES_A_CLASSMATE), Launcher(detect(), zygote=zygote)) for _ in range(2))
     first.start()
     second.start()
     try:
@@ -126,15 +128,16 @@ def test_workers_under_one_uid_cannot_see_signal_or_read_each_other(zygote):
 
 
 def test_a_worker_that_exits_is_reported_with_its_status(zygote):
-    proxy = StudentProxy(student("import os\n\ndef attention_scores(x):\n    os._exit(3)\n"), detect(), zygote=zygote)
+    proxy = StudentProxy(student("import os\n\ndef attention_scores(x):\n    os._exit(3)\n"),
+                         Launcher(detect(), zygote=zygote))
     with pytest.raises(StudentCrash, match="exited with status 3"):
         proxy.call("attention_scores", torch.ones(2, 2))
     proxy.close()
 
 
 def test_an_unreachable_zygote_means_workers_of_their_own(tmp_path):
-    proxy = StudentProxy(student("def attention_scores(x):\n    return x\n"), detect(),
-                         zygote=ZygoteClient(str(tmp_path / "nothing.sock")))
+    proxy = StudentProxy(student("def attention_scores(x):\n    return x\n"),
+                         Launcher(detect(), zygote=ZygoteClient(str(tmp_path / "nothing.sock"))))
     proxy.start()
     assert isinstance(proxy.worker, WorkerProcess)
     assert torch.equal(proxy.call("attention_scores", torch.ones(2)), torch.ones(2))

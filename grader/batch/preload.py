@@ -4,7 +4,7 @@ grading process needs (grader.batch.job).
 Each grading process, forked from the server, dies with the server in turn (the pool's initializer), so a
 batch whose main process is killed, even with SIGKILL, leaves none of them running.
 """
-from grader.sandbox import die_with_parent
+from grader.limits import die_with_parent
 
 die_with_parent()
 

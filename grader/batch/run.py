@@ -19,7 +19,8 @@ from grader.feedback.pages import feedback_html, summary_html
 from grader.package_files import grader_hash
 from grader.pipeline import not_graded
 from grader.results import BatchRecord, Report, ReportFormatError
-from grader.sandbox import detect, die_with_parent
+from grader.limits import die_with_parent
+from grader.sandbox import detect
 from grader.scratch import remove_stale
 from grader.zygote_client import slow_start_note, start_zygote
 
@@ -193,7 +194,7 @@ def _pool_context():
 
     Not a plain fork of this process: a fork of a process that has already computed with torch can hang.
     """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    if "forkserver" not in multiprocessing.get_all_start_methods() or not hasattr(os, "fork"):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["grader.batch.preload"])
