@@ -6,11 +6,11 @@ from grader import __version__, installation
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
 from grader.isolation import Launcher
+from grader.limits import Limits
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import Report
-from grader.limits import Limits
-from grader.sandbox import Sandbox, detect
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
+from grader.sandbox import Sandbox, detect
 from grader.scoring import score
 from grader.submission import CONTRACT_NAMES, Submission, locate
 from grader.zygote_client import ZygoteClient

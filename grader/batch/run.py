@@ -16,10 +16,10 @@ from grader.batch.options import BatchOptions, chunk_size
 from grader.batch.outputs import grades_csv
 from grader.errors import UsageError
 from grader.feedback.pages import feedback_html, summary_html
+from grader.limits import die_with_parent
 from grader.package_files import grader_hash
 from grader.pipeline import not_graded
 from grader.results import BatchRecord, Report, ReportFormatError
-from grader.limits import die_with_parent
 from grader.sandbox import detect
 from grader.scratch import remove_stale
 from grader.zygote_client import slow_start_note, start_zygote
