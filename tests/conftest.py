@@ -47,3 +47,15 @@ def ordinary_user():
 
     with ordinary_user_session() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def corpus_batch(tmp_path_factory):
+    """Every hand-written and edited submission, the reference, the stubs and the unrunnable cases
+    (tests/report_corpus.py) in class/, graded by a batch into out/: their folder."""
+    from report_corpus import make_corpus
+
+    root = tmp_path_factory.mktemp("corpus")
+    result = run_cli("batch", make_corpus(root / "class"), "--out", root / "out", timeout=1800)
+    assert result.returncode == 0, result.stderr
+    return root

@@ -29,3 +29,4 @@ def make_corpus(folder: Path, edited: bool = True) -> Path:
     (folder / "twice_1_attention.py").write_text(solution_source())  # two entries for one student
     (folder / "twice_2_attention.py").write_text(solution_source())
     return folder
+

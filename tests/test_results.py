@@ -10,22 +10,11 @@ from grader import __version__
 from grader.batch import BatchOptions, grade_class
 from grader.catalogue import load
 from grader.results import SCHEMA_VERSION, Report, ReportFormatError
-from report_corpus import make_corpus
 
 
 def written(report: Report) -> str:
     """A report as batch and --json write it."""
     return json.dumps(report.to_json(), indent=2) + "\n"
-
-
-@pytest.fixture(scope="module")
-def corpus_batch(tmp_path_factory):
-    """Every hand-written and edited submission, the reference, the stubs and the unrunnable cases, graded."""
-    root = tmp_path_factory.mktemp("corpus")
-    klass = make_corpus(root / "class")
-    result = run_cli("batch", klass, "--out", root / "out", timeout=1800)
-    assert result.returncode == 0, result.stderr
-    return root
 
 
 def test_every_report_a_batch_writes_reads_back_byte_for_byte(corpus_batch):
