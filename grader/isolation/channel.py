@@ -102,3 +102,14 @@ def exit_description(code: int | None) -> str:
             name = str(-code)
         return f"the process running the submission was killed by signal {name}"
     return f"the process running the submission exited with status {code} (sys.exit or os._exit?)"
+
+
+def ended_process(process) -> str:
+    """Why a worker started as a process (a subprocess.Popen) ended, waiting a little for it to end."""
+    import subprocess
+
+    try:
+        code = process.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        code = None
+    return exit_description(code)

@@ -8,7 +8,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from grader.isolation.channel import WorkerChannel, exit_description
+from grader.isolation.channel import WorkerChannel, ended_process, exit_description
 from grader.isolation.failures import StudentCrash, StudentTimeout
 from grader.limits import Limits, die_with_parent, rlimits, set_limits, worker_uid
 from grader.output import PrintedOutput
@@ -130,11 +130,7 @@ class WorkerProcess(WorkerPipes):
         os.set_blocking(self.requests, False)
 
     def death_reason(self) -> str:
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        return exit_description(code)
+        return ended_process(self.process)
 
     def stop(self):
         try:

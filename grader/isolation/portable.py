@@ -16,7 +16,7 @@ import threading
 import time
 
 from grader import sandbox as machine  # python_executable read at each start: tests replace it
-from grader.isolation.channel import WorkerChannel, exit_description, remaining
+from grader.isolation.channel import WorkerChannel, ended_process, remaining
 from grader.isolation.failures import StudentCrash, StudentTimeout
 from grader.limits import Limits, rlimits
 from grader.output import PrintedOutput
@@ -137,11 +137,7 @@ class PortableWorker(WorkerChannel):
                 return b""
 
     def death_reason(self) -> str:
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            code = None
-        return exit_description(code)
+        return ended_process(self.process)
 
     def stop(self):
         if hasattr(os, "killpg"):
