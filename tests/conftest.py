@@ -25,6 +25,21 @@ def grade_json(path, *args, tmp_path, cwd=ROOT):
     return json.loads(out.read_text())
 
 
+def assert_report_fits(report, width: int = 80):
+    """The terminal report drawn for `width` columns, in Unicode and in ASCII: no line is wider, and no line
+    wraps back to column 0 (each line that starts there starts a line of the report drawn without limit)."""
+    from rich.cells import cell_len
+
+    from grader.reporters import render_table
+
+    for ascii_only in (False, True):
+        unlimited = render_table(report, width=10_000, ascii_only=ascii_only).splitlines()
+        starts = [line for line in unlimited if line[:1].strip()]
+        for line in render_table(report, width=width, ascii_only=ascii_only).splitlines():
+            assert cell_len(line) <= width, line
+            assert not line[:1].strip() or any(start.startswith(line) for start in starts), line
+
+
 @pytest.fixture
 def write(tmp_path):
     """Write a file under tmp_path and return its path."""
