@@ -11,10 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 
 
-def run_cli(*args, cwd=ROOT, timeout=300):
-    """Run `python -m grader ARGS` as a user would; returns the CompletedProcess."""
+def run_cli(*args, cwd=ROOT, timeout=300, env=None):
+    """Run `python -m grader ARGS` as a user would; returns the CompletedProcess. `env` sets variables for
+    this run (None unsets one)."""
+    variables = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=timeout, env={k: v for k, v in variables.items() if v is not None})
 
 
 def grade_json(path, *args, tmp_path, cwd=ROOT):
