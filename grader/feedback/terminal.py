@@ -1,7 +1,7 @@
 """Compact text heatmaps for the terminal report, pure functions of a Picture (grader.results).
 
 Shades, not colours, carry the values, so the picture reads in a terminal without colour and in a log file.
-Every line fits the width it is drawn for (80 columns and up), in Unicode or, for an output whose encoding
+Every line fits the width it is drawn for (60 columns and up), in Unicode or, for an output whose encoding
 lacks the shades (cp1252, ascii), in ASCII.
 """
 import textwrap
