@@ -118,6 +118,7 @@ def command_parser(command):
 
 
 def grade_one(options) -> int:
+    from grader.console import needs_ascii, width_of, write
     from grader.feedback.pages import feedback_html
     from grader.pipeline import grade
     from grader.reporters import render_table
@@ -133,14 +134,16 @@ def grade_one(options) -> int:
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
                    config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
                    pytest_json=bool(options.pytest_json))
-    warn_about_sandbox(options.sandbox, quiet=report.public_only)
-    print(render_table(report, pictures=options.pictures), end="")
+    # The files first: whatever becomes of the printing (a closed pipe, an encoding), they are written.
     if options.json:
         write_output(options.json, "JSON report", json.dumps(report.to_json(), indent=2) + "\n")
     if options.html:
         write_output(options.html, "feedback page", feedback_html(report.submission, report))
     if options.pytest_json:
         write_output(options.pytest_json, "pytest-json-report report", json.dumps(report.pytest_json, indent=2) + "\n")
+    warn_about_sandbox(options.sandbox, quiet=report.public_only)
+    write(render_table(report, width=width_of(sys.stdout), pictures=options.pictures,
+                       ascii_only=needs_ascii(sys.stdout)))
     if threshold is not None and not threshold.met_by(report.score, report.max_score):
         print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
               f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)
@@ -236,6 +239,9 @@ def _stop_on(signum, frame):
 
 
 def main(argv=None) -> int:
+    from grader.console import reopen_closed_standard_descriptors
+
+    reopen_closed_standard_descriptors()
     argv = sys.argv[1:] if argv is None else list(argv)
     previous = {}
     if threading.current_thread() is threading.main_thread():

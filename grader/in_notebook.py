@@ -32,7 +32,9 @@ def concept_score(concept_id: str, assignment=None) -> float:
         return 0.0  # not None: nbgrader gives full credit to a test cell without a result
     result = graded.result
     if result.score < result.concept.points:
-        print(graded.text())
+        from grader.console import needs_ascii, write
+
+        write(graded.text(ascii_only=needs_ascii(sys.stdout)) + "\n")
     return float(min(result.score, result.concept.points))  # nbgrader rejects more than the cell's points
 
 
@@ -56,7 +58,7 @@ class CheckedConcept:
     pictures: tuple
     label: str
 
-    def text(self) -> str:
+    def text(self, ascii_only: bool = False) -> str:
         result = self.result
         lines = [f"{self.label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
         lines += [f"  recognised: {title} ({misconception})" for misconception, title in result.diagnoses]
@@ -65,7 +67,7 @@ class CheckedConcept:
             from grader.feedback.terminal import picture_lines
 
             for picture in self.pictures:
-                lines += ["", *picture_lines(picture)]
+                lines += ["", *picture_lines(picture, ascii_only=ascii_only)]
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -14,26 +14,32 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
-def render_table(report: Report, width: int = 100, pictures: bool = True) -> str:
+def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_only: bool = False) -> str:
     """A readable per-concept table with diagnoses, the student's printed output and any error; with `pictures`,
-    text heatmaps of the attention weights of each concept that lost points."""
+    text heatmaps of the attention weights of each concept that lost points. Lines fit `width` (a long one
+    wraps under its own start, not at column 0); `ascii_only` draws rules and shades in ASCII."""
     from rich import box
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(width=width, record=True, file=_Discard(), force_terminal=False, color_system=None)
+    # legacy_windows=False: the text is the same whatever console this process happens to run in.
+    console = Console(width=width, record=True, file=_Discard(), force_terminal=False, color_system=None,
+                      legacy_windows=False)
     label = " (public checks only)" if report.public_only else ""
-    console.print(Text(f"Attention exercises: {report.submission}{label}", style="bold"))
+    console.print(_labelled("Attention exercises:", f"{report.submission}{label}", "bold"))
     if report.error:
-        console.print(Text(f"Could not grade everything: {report.error}", style="red"))
+        console.print(_labelled("Could not grade everything:", report.error, "red"))
     for note in report.notes:
-        console.print(Text(f"Note: a cell failed and was skipped: {note}", style="yellow"))
-    table = Table(box=box.SIMPLE_HEAD, show_lines=False, expand=True)
-    table.add_column("concept", ratio=3)
+        console.print(_labelled("Note: a cell failed and was skipped:", note, "yellow"))
+    # SIMPLE_HEAD draws one rule, under the header; in ASCII the same rule is hyphens.
+    rules = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True) if ascii_only else box.SIMPLE_HEAD
+    table = Table(box=rules, show_lines=False, expand=True)
+    table.add_column("concept", no_wrap=True)  # whole ids: the diagnosis column takes what the width leaves
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("diagnosis and feedback", ratio=6)
+    table.add_column("diagnosis and feedback", ratio=1, overflow="fold")  # a long word breaks, never "…"
     for c in report.concepts:
         diagnosis = Text()
         for misconception, title in c.diagnoses:
@@ -49,15 +55,27 @@ def render_table(report: Report, width: int = 100, pictures: bool = True) -> str
         for picture in report.pictures:  # the pictures that show something: a difference, dropout, a problem
             if picture.concept in failing and (picture.problem or picture.other_is != "expected"
                                                or any(map(any, picture.differs))):
-                console.print(Text("\n" + "\n".join(picture_lines(picture))))
+                console.print(Text("\n" + "\n".join(picture_lines(picture, width, ascii_only))))
     for layout in report.layouts:
-        console.print(Text(f"Layout: {layout}"))
+        console.print(_labelled("Layout:", layout))
     for reason in report.not_run:
-        console.print(Text(f"Not run (not counted): {reason}", style="yellow"))
+        console.print(_labelled("Not run (not counted):", reason, "yellow"))
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
-        console.print(Text(report.output.rstrip()))
+        console.print(Padding(Text(report.output.rstrip()), (0, 0, 0, 2)))  # wrapped lines stay indented too
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
+
+
+def _labelled(label: str, text: str, style: str = ""):
+    """`label text` on one line, the text wrapping under itself rather than under the label."""
+    from rich.table import Table
+    from rich.text import Text
+
+    line = Table.grid(padding=(0, 1))
+    line.add_column(no_wrap=True)
+    line.add_column(overflow="fold")
+    line.add_row(Text(label, style=style), Text(text, style=style))
+    return line
 
 
 class _Discard:

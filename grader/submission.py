@@ -5,8 +5,10 @@ Reading never runs student code; problems that stop grading altogether (bad enco
 not JSON) become a `Submission` with a `problem`, so that they are reported like any other result.
 """
 import ast
+import io
 import json
 import re
+import tokenize
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -58,8 +60,8 @@ def candidate_files(folder: Path) -> list[Path]:
         if path.suffix not in SUFFIXES or not path.is_file() or path.name.startswith((".", "_")):
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
+            text = decode(path.read_bytes(), path)
+        except (ValueError, OSError):
             found.append(path)  # unreadable: let reading it report the problem
             continue
         if path.suffix == ".ipynb":
@@ -133,11 +135,33 @@ def notebook_cells(text: str, name: str) -> list[Cell]:
     return code
 
 
+def decode(data: bytes, path: Path, display_path: str | None = None) -> str:
+    """A file's text as Python or Jupyter reads it: source by its byte-order mark or coding line (PEP 263),
+    else UTF-8; a notebook as UTF-8, with or without the byte-order mark Windows editors add.
+    Raises ValueError, naming the file, for bytes that are not in that encoding."""
+    name = display_path or str(path)
+    encoding, coding_problem = "utf-8-sig", None
+    if path.suffix != ".ipynb":
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as exc:  # bytes that are not UTF-8 in the first two lines, or an unknown encoding
+            coding_problem = exc.msg
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding.startswith("utf-8"):
+            raise ValueError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+        raise ValueError(f"{name} is not {encoding} text, as its coding line says (byte {exc.start})") from None
+    if coding_problem:
+        raise ValueError(f"{name} has a coding line Python cannot use ({coding_problem})")
+    return text
+
+
 def read_file(path: Path, display_path: str) -> Submission:
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Submission(display_path, path, problem=f"{display_path} is not UTF-8 text (byte {exc.start})")
+        text = decode(path.read_bytes(), path, display_path)
+    except ValueError as exc:
+        return Submission(display_path, path, problem=str(exc))
     except OSError as exc:
         return Submission(display_path, path, problem=f"cannot read {display_path}: {exc.strerror}")
     if path.suffix == ".ipynb":

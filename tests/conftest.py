@@ -11,10 +11,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 
 
-def run_cli(*args, cwd=ROOT, timeout=300):
-    """Run `python -m grader ARGS` as a user would; returns the CompletedProcess."""
+def run_cli(*args, cwd=ROOT, timeout=300, env=None):
+    """Run `python -m grader ARGS` as a user would; returns the CompletedProcess. `env` sets variables for
+    this run (None unsets one)."""
+    variables = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=timeout, env={k: v for k, v in variables.items() if v is not None})
 
 
 def grade_json(path, *args, tmp_path, cwd=ROOT):
@@ -23,6 +25,21 @@ def grade_json(path, *args, tmp_path, cwd=ROOT):
     result = run_cli(path, "--json", out, *args, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
+
+
+def assert_report_fits(report, width: int = 80):
+    """The terminal report drawn for `width` columns, in Unicode and in ASCII: no line is wider, and no line
+    wraps back to column 0 (each line that starts there starts a line of the report drawn without limit)."""
+    from rich.cells import cell_len
+
+    from grader.reporters import render_table
+
+    for ascii_only in (False, True):
+        unlimited = render_table(report, width=10_000, ascii_only=ascii_only).splitlines()
+        starts = [line for line in unlimited if line[:1].strip()]
+        for line in render_table(report, width=width, ascii_only=ascii_only).splitlines():
+            assert cell_len(line) <= width, line
+            assert not line[:1].strip() or any(start.startswith(line) for start in starts), line
 
 
 @pytest.fixture

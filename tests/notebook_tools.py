@@ -68,4 +68,12 @@ def r_kernel(parts: list[str]) -> str:
         "language_info": {"name": "R", "file_extension": ".r"}}})
 
 
-TOOLS = {"colab": colab, "vscode": vscode, "jupyterlab4": jupyterlab4, "nbformat3": nbformat3}
+def windows_notepad(parts: list[str]) -> str:
+    """A JupyterLab 4 notebook saved again by Notepad on Windows: a byte-order mark, CRLF line endings, and
+    CRLF inside the cells' lines too (as a tool that kept Windows newlines in the sources writes them)."""
+    notebook = json.loads(jupyterlab4([part.replace("\n", "\r\n") for part in parts]))
+    return "\ufeff" + json.dumps(notebook, indent=1).replace("\n", "\r\n")
+
+
+TOOLS = {"colab": colab, "vscode": vscode, "jupyterlab4": jupyterlab4, "nbformat3": nbformat3,
+         "windows_notepad": windows_notepad}

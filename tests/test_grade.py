@@ -3,7 +3,7 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS
+from conftest import ROOT, SUBMISSIONS, assert_report_fits
 from grader import grade
 from grader.catalogue import load
 
@@ -24,6 +24,7 @@ def test_solutions_get_full_marks():
 
 def test_stubs_get_zero_with_not_implemented_feedback():
     report = grade(str(ROOT / "exercises"))
+    assert_report_fits(report, 80)
     assert report.status == "graded"
     assert report.score == 0
     for concept in report.concepts:
@@ -48,7 +49,9 @@ def assert_graded_as_expected(report, expected):
 
 @pytest.mark.parametrize("name", HAND_WRITTEN)
 def test_hand_written_submission(name):
-    assert_graded_as_expected(grade(str(SUBMISSIONS / f"{name}.py")), EXPECTED[name])
+    report = grade(str(SUBMISSIONS / f"{name}.py"))
+    assert_graded_as_expected(report, EXPECTED[name])
+    assert_report_fits(report, 80)
 
 
 def test_every_catalogued_misconception_has_a_hand_written_mutant():

@@ -1,7 +1,11 @@
 """Submissions as a folder, a .py file or a notebook, and the ones that cannot be graded."""
+import codecs
 import json
 
 from conftest import grade_json, run_cli, solution_source
+from grader.catalogue import load
+from grader.pipeline import grade_submissions
+from grader.submission import locate
 
 
 def notebook(*cells):
@@ -47,7 +51,24 @@ def test_syntax_error_names_the_line(tmp_path, write):
 
 def test_bad_encoding(tmp_path, write):
     report = grade_json(write("attention.py", b"# caf\xe9\nimport torch\n"), tmp_path=tmp_path)
-    assert report["status"] == "error" and "UTF-8" in report["error"]
+    assert report["status"] == "error" and report["error"].endswith("attention.py is not UTF-8 text (byte 5)")
+
+
+def test_sources_are_read_as_python_reads_them_with_a_byte_order_mark_or_a_coding_line(write):
+    source = solution_source().encode()
+    notepad = write("notepad.py", codecs.BOM_UTF8 + source)  # as Notepad saves UTF-8
+    latin = write("latin.py", b"# -*- coding: latin-1 -*-\nprint('caf\xe9')\n" + source)
+    reports = grade_submissions([locate(str(notepad)), locate(str(latin))], load())
+    assert [(r.status, r.score, r.max_score) for r in reports] == [("graded", 100, 100)] * 2, [r.error for r in reports]
+    assert reports[1].output.strip() == "caf\u00e9"
+
+
+def test_a_source_not_in_its_declared_encoding_gets_a_clear_error(write):
+    cases = {b"# coding: ascii\nname = 'caf\xc3\xa9'\n": "a.py is not ascii text, as its coding line says (byte 27)",
+             b"# coding: klingon\nimport torch\n": "a.py has a coding line Python cannot use (unknown encoding: klingon)",
+             codecs.BOM_UTF8 + b"# coding: latin-1\n": "a.py has a coding line Python cannot use (encoding problem: utf-8)"}
+    for content, problem in cases.items():
+        assert locate(str(write("a.py", content)), "a.py").problem == problem
 
 
 def test_missing_names_cost_only_their_concepts(tmp_path, write):
@@ -90,13 +111,13 @@ def solution_in_cells() -> list[str]:
     return [source[start:end] for start, end in zip(splits, splits[1:])]
 
 
-def test_notebooks_from_colab_vscode_jupyterlab_4_and_nbformat_3_get_full_marks_alone_and_in_a_batch(tmp_path):
+def test_notebooks_from_colab_vscode_jupyterlab_4_nbformat_3_and_notepad_get_full_marks_alone_and_in_a_batch(tmp_path):
     from notebook_tools import TOOLS
 
     submissions = tmp_path / "class"
     submissions.mkdir()
     for tool, build in TOOLS.items():
-        (submissions / f"{tool}.ipynb").write_text(build(solution_in_cells()))
+        (submissions / f"{tool}.ipynb").write_text(build(solution_in_cells()), encoding="utf-8", newline="")
     result = run_cli("batch", submissions, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     for tool in TOOLS:
