@@ -52,6 +52,8 @@ def grade_parser():
                         help="leave the text heatmaps out of the terminal report (JSON and HTML keep them)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
                         help="grade only this concept (repeatable)")
+    parser.add_argument("--hint", metavar="ID",
+                        help="instead of grading, show the next hint for this concept (from the idea to the operation)")
     parser.add_argument("--fail-under", metavar="SCORE",
                         help=f"exit with status {BELOW_THRESHOLD} when the total (of the --concept ones, if given) is "
                              "below SCORE: points, or a percentage such as 80%%")
@@ -115,6 +117,20 @@ def command_parser(command):
         parser.add_argument("--config", metavar="PATH", help="assignment file: concepts and points")
         parser.add_argument("--force", action="store_true", help="overwrite files of an existing course")
     return parser
+
+
+def show_hint(options) -> int:
+    from grader.catalogue import load as load_catalogue
+    from grader.console import write
+    from grader.hints import hints_folder, next_hint
+
+    submission = Path(options.submission)
+    if not submission.exists():
+        raise UsageError(f"submission not found: {options.submission} (the hint level is kept beside it)")
+    catalogue = load_catalogue(Path(options.config)) if options.config else load_catalogue()
+    hint = next_hint(catalogue, options.hint, hints_folder(submission))
+    write(hint.shown(f"`python -m grader --hint {hint.concept}`") + "\n")
+    return 0
 
 
 def grade_one(options) -> int:
@@ -258,7 +274,8 @@ def _run(argv) -> int:
         if argv and argv[0] in COMMANDS:
             run_command(argv[0], command_parser(argv[0]).parse_args(argv[1:]))
         else:
-            return grade_one(grade_parser().parse_args(argv))
+            options = grade_parser().parse_args(argv)
+            return show_hint(options) if options.hint else grade_one(options)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,7 +19,13 @@ class Concept:
     id: str
     title: str
     points: float
-    hint: str  # what to check when a mistake is not one the catalogue recognises
+    hint: str  # what to check when a mistake is not one the catalogue recognises: the operation to use
+    hints: tuple[str, ...] = ()  # the hints before it: the idea, then what to inspect
+
+    @property
+    def ladder(self) -> tuple[str, ...]:
+        """The hints a student asks for one by one, from the idea to the operation (see grader.hints)."""
+        return (*self.hints, self.hint)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,8 @@ def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
             if missing:
                 raise GraderError(f"malformed catalogue entry {kind}.{entry_id}: it needs {' and '.join(missing)}")
     try:
-        titles = {cid: (str(c["title"]), str(c["hint"])) for cid, c in catalogue["concepts"].items()}
+        titles = {cid: (str(c["title"]), str(c["hint"]), _texts(c.get("hints", []), f"concepts.{cid}.hints"))
+                  for cid, c in catalogue["concepts"].items()}
         misconceptions = {mid: Misconception(mid, str(m["title"]), _names(m["concept"]), str(m["feedback"]))
                           for mid, m in catalogue.get("misconceptions", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -86,9 +93,15 @@ def parse(catalogue: dict, assignment: dict, source: str) -> Catalogue:
             raise UsageError(f"{source}: unknown concept {cid!r}; choose from {', '.join(titles)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UsageError(f"{source}: points of {cid} must be a number >= 0, not {value!r}")
-    concepts = tuple(Concept(cid, title, float(points[cid]), hint)
-                     for cid, (title, hint) in titles.items() if cid in points)
+    concepts = tuple(Concept(cid, title, float(points[cid]), hint, hints)
+                     for cid, (title, hint, hints) in titles.items() if cid in points)
     return Catalogue(concepts, misconceptions, tuple(titles), _attribute_contract(assignment, source))
+
+
+def _texts(value, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(text, str) and text.strip() for text in value):
+        raise GraderError(f"malformed catalogue entry {where}: it must be a list of texts")
+    return tuple(value)
 
 
 def _names(value) -> tuple[str, ...]:

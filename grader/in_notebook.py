@@ -38,6 +38,16 @@ def concept_score(concept_id: str, assignment=None) -> float:
     return float(min(result.score, result.concept.points))  # nbgrader rejects more than the cell's points
 
 
+def hint(concept_id: str, assignment=None) -> None:
+    """Show the next hint for the concept, from the idea to the operation to use; the level reached is kept in
+    the notebook's folder (see grader.hints)."""
+    from grader.catalogue import load as load_catalogue
+    from grader.hints import next_hint
+
+    found = next_hint(load_catalogue(_assignment_file(assignment, required=False)), concept_id, Path.cwd())
+    print(found.shown(f'hint("{found.concept}")'))
+
+
 def check(concept_id: str, assignment=None) -> None:
     """Self-check: grade the code run so far and show the concept's score on the public checks.
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from grader import __version__, installation
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
+from grader.hints import hints_folder, levels_taken
 from grader.isolation import Launcher
 from grader.limits import Limits
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
@@ -59,8 +60,15 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
     if pytest_json:
         from grader.feedback.pytest_json import require
         require()
-    return grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
-                            sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb), pytest_json=pytest_json)
+    report = grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
+                              sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
+                              pytest_json=pytest_json)
+    return with_hints_taken(report, hints_folder(Path(submission_path)))
+
+
+def with_hints_taken(report: Report, folder: Path) -> Report:
+    """The report with the hint levels recorded in folder (see grader.hints): for the instructor, never graded."""
+    return replace(report, hints_taken=tuple(sorted(levels_taken(folder).items())))
 
 
 def not_graded(submission: str, reason: str, catalogue: Catalogue, device: str, *, grader_fault: bool) -> Report:

@@ -180,6 +180,7 @@ class Report:
     pictures: tuple[Picture, ...] = ()  # heatmaps of attention weights on the public example
     grader_fault: bool = False  # the grader failed (see error): not a grade the student earned
     batch: BatchRecord | None = None  # set by batch grading
+    hints_taken: tuple[tuple[str, int], ...] = ()  # (concept, hint level reached) where the hints file came along
     # In-process only, not in the JSON form: the exercise names the submission does not define (all of them:
     # nothing ran), and pytest-json-report's report (written to a file of its own).
     missing: tuple[str, ...] = field(default=(), compare=False)
@@ -236,6 +237,8 @@ class Report:
             "output_cut_bytes": self.output_cut_bytes,
             "pictures": [p.to_json() for p in self.pictures],
         }
+        if self.hints_taken:
+            doc["hints_taken"] = dict(self.hints_taken)
         if self.batch is not None:
             lms_id = self.batch.lms_id
             doc["cache_key"] = self.batch.cache_key
@@ -263,6 +266,7 @@ class Report:
                        output=doc["output"], notes=tuple(doc["notes"]), public_only=doc["checks"] == "public only",
                        layouts=tuple(doc["layouts"]), output_cut_bytes=doc["output_cut_bytes"],
                        pictures=tuple(Picture.from_json(p) for p in doc["pictures"]),
-                       grader_fault=doc["grader_fault"], batch=batch)
+                       grader_fault=doc["grader_fault"], batch=batch,
+                       hints_taken=tuple((str(k), int(v)) for k, v in doc.get("hints_taken", {}).items()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ReportFormatError(f"not a report of this grader (at {exc})") from None

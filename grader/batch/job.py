@@ -14,7 +14,7 @@ import torch  # noqa: F401
 import grader.probes  # noqa: F401 - what the suites import
 from grader.batch.options import BatchOptions
 from grader.catalogue import load as load_catalogue
-from grader.pipeline import grade_submission, grade_submissions, not_graded, worker_limits
+from grader.pipeline import grade_submission, grade_submissions, not_graded, with_hints_taken, worker_limits
 from grader.results import Report
 from grader.sandbox import detect
 from grader.submission import locate
@@ -43,18 +43,24 @@ def grade_chunk(entries: list[tuple[str, str, str]], options: BatchOptions, zygo
                    zygote=_zygote(zygote_path) if zygote_path else None, pytest_json=options.pytest_json)
     catalogue = _catalogue(Path(options.config))
     try:
-        return grade_submissions([locate(path, label) for path, label, _ in entries], catalogue, **grading)
+        reports = grade_submissions([locate(path, label) for path, label, _ in entries], catalogue, **grading)
+        return [_with_hints(report, path) for report, (path, _, _) in zip(reports, entries)]
     except Exception:  # noqa: BLE001 - fall back to one session per student to find whose problem it is
         if len(entries) == 1:
             raise
     reports = []
     for path, label, student in entries:
         try:
-            reports.append(grade_submission(locate(path, label), catalogue, **grading))
+            reports.append(_with_hints(grade_submission(locate(path, label), catalogue, **grading), path))
         except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
             reports.append(not_graded(student, f"grading failed: {type(exc).__name__}: {exc}", catalogue,
                                       options.device, grader_fault=True))
     return reports
+
+
+def _with_hints(report: Report, path: str) -> Report:
+    """A folder submission's hint levels (a file's folder is the class's, not the student's)."""
+    return with_hints_taken(report, Path(path)) if Path(path).is_dir() else report
 
 
 # Grading processes run side by side, one per core: threads within one would only fight over the cores.
