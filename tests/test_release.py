@@ -78,7 +78,7 @@ def test_release_contents(release):
     assert (release / "attention.ipynb").is_file() and (release / "README.md").is_file()
     assert not (release / "grader" / "suites" / "hidden").exists()
     assert not (release / "solutions").exists()
-    assert "_attention(" not in (release / "grader" / "reference.py").read_text()
+    assert not (release / "grader" / "live_reference.py").exists() and "def _attention" not in release_text(release)
 
 
 def test_release_leaks_no_solution_or_hidden_test(release):
