@@ -11,16 +11,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "tests" / "submissions"
 
 
-def run_cli(*args, cwd=ROOT, timeout=300):
-    """Run `python -m grader ARGS` as a user would; returns the CompletedProcess."""
+def run_cli(*args, cwd=ROOT, timeout=300, env=None):
+    """Run `python -m grader ARGS` as a user would, with `env` added to ours; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=timeout, env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)})
 
 
-def grade_json(path, *args, tmp_path, cwd=ROOT):
+def grade_json(path, *args, tmp_path, cwd=ROOT, env=None):
     """Grade through the CLI and return the JSON report."""
     out = tmp_path / "report.json"
-    result = run_cli(path, "--json", out, *args, cwd=cwd)
+    result = run_cli(path, "--json", out, *args, cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
 
