@@ -9,11 +9,12 @@ import shutil
 from pathlib import Path
 
 from grader.errors import GraderError, UsageError
+from grader.installation import TORCH_REQUIREMENT
 
 PROJECT = Path(__file__).resolve().parent.parent
 GRADER = PROJECT / "grader"
 INSTRUCTORS_ONLY = ("suites/hidden", "live_reference.py")  # in grader/: the hidden checks, the implementation
-REQUIREMENTS = "torch>=2.2\nnumpy\npytest>=7.4\nrich>=13\n"
+REQUIREMENTS = f"{TORCH_REQUIREMENT}\nnumpy\npytest>=7.4\nrich>=13\n"
 
 STUDENT_README = """\
 # Attention exercises

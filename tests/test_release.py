@@ -13,6 +13,7 @@ import torch
 
 from conftest import ROOT, SUBMISSIONS, grade_json, run_cli
 from grader.catalogue import load
+from grader.installation import TORCH_REQUIREMENT
 from grader.pipeline import grade_submission
 from grader.submission import locate
 
@@ -100,6 +101,7 @@ def test_release_contents(release):
     assert not (release / "grader" / "suites" / "hidden").exists()
     assert not (release / "solutions").exists()
     assert not (release / "grader" / "live_reference.py").exists() and "def _attention" not in release_text(release)
+    assert (release / "requirements.txt").read_text().splitlines()[0] == TORCH_REQUIREMENT
 
 
 def test_release_leaks_no_solution_or_hidden_test(release):
