@@ -63,23 +63,19 @@ def expect_close(actual, expected: torch.Tensor, what: str, wrong=()):
                     f"{(actual.double() - expected.double()).abs().nan_to_num(float('inf')).max().item():.3g})")
 
 
-def judge(actual, family, axis: str, axes: dict, what: str):
-    """Judge one concept (`axis`) while adopting the student's choices on the other axes.
+def judge(actual, family: reference.Family, axis: str, what: str):
+    """Judge one concept (`axis`, one of the family's axes) while adopting the student's choices on the others.
 
-    `family(**choices)` computes the reference output for one choice per axis (see grader.reference).
     Passes when `actual` matches the reference with the correct choice on `axis` and any catalogued choice
     on the others; otherwise fails naming the misconception on `axis` that the output matches, if any.
     """
+    axes = family.axes
     others = [name for name in axes if name != axis]
 
     def matches(choice):
         return any(close(actual, family(**{axis: choice}, **combination))
                    for combination in fewest_mistakes_first(axes, axis))
 
-    if reference.is_recording():
-        # Building a student release: store the reference output of every combination a student may need.
-        for combination in itertools.product(*axes.values()):
-            family(**dict(zip(axes, combination)))
     if not isinstance(actual, torch.Tensor):
         raise Diagnosis(f"{what} returned {actual!r}, expected a tensor")
     actual = actual.detach().cpu().double()  # once, not once per comparison
@@ -180,11 +176,16 @@ class Weights:
             raise Diagnosis(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
                             "nn.Parameter matrices of shape (d_in, d_out)")
 
-    def reference(self, x, device="cpu", **choices):
-        """The reference output for input x with the given choices, computed on `device`."""
+    def family(self, x, axes: dict, device="cpu", **options) -> reference.Family:
+        """The reference outputs for input x under each combination of the choices on `axes`, on `device`;
+        options are attention's own (`causal`, `num_heads`)."""
         def on_device(values):
             return None if values is None else tuple(v.to(device) for v in values)
 
         biases = on_device(self.biases) or (None, None, None)
-        return reference.attention(x.to(device), *on_device((self.query, self.key, self.value)), *biases,
-                                   out_proj=on_device(self.out_proj), **choices)
+        args = (x.to(device), *on_device((self.query, self.key, self.value)), *biases, on_device(self.out_proj))
+        return reference.current().family(args, options, axes)
+
+    def reference(self, x, device="cpu", **options) -> torch.Tensor:
+        """The reference output for input x with every choice correct."""
+        return self.family(x, {}, device, **options)()

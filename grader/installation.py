@@ -1,15 +1,20 @@
-"""Refuse, before grading starts, a torch and numpy that cannot work together.
+"""Check the installed torch and numpy before grading starts: refuse a pair that cannot work together, and
+warn about a torch outside the range this project is tested with.
 
 Read from the installed packages' metadata, without importing either (the self-check imports torch while
 its worker starts, and the batch's main process never imports it). torch before 2.3 was built against
 numpy 1 and cannot use numpy 2: `.numpy()` raises "Numpy is not available" and importing torch warns.
+Any other torch is graded, in range or not: a course cannot choose the torch of Colab or of a student's laptop.
 """
 import re
+import sys
 from importlib import metadata
 
 from grader.errors import UsageError
 
 OLDEST_TORCH = (2, 2)
+NEWEST_TORCH = (2, 14)  # the newest release the project's tests have passed with (see the README)
+TORCH_REQUIREMENT = f"torch>={OLDEST_TORCH[0]}.{OLDEST_TORCH[1]},<{NEWEST_TORCH[0]}.{NEWEST_TORCH[1] + 1}"
 FIRST_TORCH_FOR_NUMPY_2 = (2, 3)
 
 
@@ -25,16 +30,27 @@ def problem(torch: tuple[int, int] | None, numpy: tuple[int, int] | None) -> str
     """What is wrong with these (major, minor) versions, and what to install; None when they work."""
     if torch is None:
         return "torch is not installed: pip install torch (see the README's Quick start for the CPU build)"
-    if torch < OLDEST_TORCH:
-        return f"torch {torch[0]}.{torch[1]} is older than the 2.2 the grader needs: pip install 'torch>=2.2'"
     if numpy is not None and numpy >= (2, 0) and torch < FIRST_TORCH_FOR_NUMPY_2:
         return (f"torch {torch[0]}.{torch[1]} cannot use numpy {numpy[0]}.{numpy[1]}: "
                 "pip install 'numpy<2' (or a torch of 2.3 or newer)")
     return None
 
 
+def warning(torch: tuple[int, int]) -> str | None:
+    """One line for a torch outside the tested range; None inside it."""
+    if OLDEST_TORCH <= torch <= NEWEST_TORCH:
+        return None
+    return (f"warning: torch {torch[0]}.{torch[1]} is outside the versions this grader is tested with "
+            f"({TORCH_REQUIREMENT}); grades may differ: pip install '{TORCH_REQUIREMENT}'")
+
+
 def check():
-    """Raise UsageError, with one line that says what to install, for versions that cannot work together."""
-    found = problem(_release("torch"), _release("numpy"))
+    """Raise UsageError, with one line that says what to install, for versions that cannot work together; say
+    on stderr when torch is outside the tested range."""
+    torch = _release("torch")
+    found = problem(torch, _release("numpy"))
     if found:
         raise UsageError(found)
+    outside = warning(torch)
+    if outside:  # said here, where every grading command (one submission, a batch) checks before it starts
+        print(outside, file=sys.stderr)

@@ -5,7 +5,6 @@ reproducing the random stream, so a correct solution gets full marks whatever or
 student release; checks only the hidden suites use live in those suites.
 """
 import math
-from functools import partial
 
 import torch
 
@@ -28,7 +27,7 @@ SELF_ATTENTION_AXES = {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": 
 
 def judge_self_attention(module, weights, x, device, axis, what):
     """Judge one axis of SelfAttention_v1/v2's output on x, adopting the student's choices on the others."""
-    judge(module(x), partial(weights.reference, x, device=device), axis, SELF_ATTENTION_AXES, what)
+    judge(module(x), weights.family(x, SELF_ATTENTION_AXES, device=device), axis, what)
 
 
 def self_attention_v1(student, d_in, d_out, seed):
@@ -252,10 +251,10 @@ def check_multihead_structure(student, device, d_in, d_out, num_tokens, num_head
                                           num_heads=num_heads, seed=seed, biases=biases)
     x = torch.randn(2, num_tokens, d_in, generator=torch.Generator().manual_seed(seed + 1))  # (b, T, d_in)
     output = module(x)
-    family = partial(weights.reference, x, device=device, causal=True, num_heads=num_heads)
-    axes = {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK}
-    judge(output, family, "heads", axes, "MultiHeadAttention(x)")
-    judge(output, family, "out_proj_choice", axes, "MultiHeadAttention(x)")
+    family = weights.family(x, {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK},
+                            device=device, causal=True, num_heads=num_heads)
+    judge(output, family, "heads", "MultiHeadAttention(x)")
+    judge(output, family, "out_proj_choice", "MultiHeadAttention(x)")
 
 
 def check_wrapper_structure(student, num_heads):

@@ -1,21 +1,20 @@
 """Write the student handout: the stubs, a notebook version, and the grader with the public checks only.
 
 The release holds no solution code and no hidden test. Its public checks still diagnose misconceptions: the
-switchable reference (grader/reference.py) is replaced by the outputs it gave on the public checks' fixed
-inputs, recorded here for every combination of choices, and looked up by the same call key.
+reference implementation (grader/live_reference.py) is left out, and the outputs it gave on the public checks'
+fixed inputs, for every combination of choices, are stored instead (grader/stored_reference.py).
 """
-import ast
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 from grader.errors import GraderError, UsageError
+from grader.installation import TORCH_REQUIREMENT
 
 PROJECT = Path(__file__).resolve().parent.parent
 GRADER = PROJECT / "grader"
-STORED_OUTPUTS = "reference_outputs.pt"
-REQUIREMENTS = "torch>=2.2\nnumpy\npytest>=7.4\nrich>=13\n"
+INSTRUCTORS_ONLY = ("suites/hidden", "live_reference.py")  # in grader/: the hidden checks, the implementation
+REQUIREMENTS = f"{TORCH_REQUIREMENT}\nnumpy\npytest>=7.4\nrich>=13\n"
 
 STUDENT_README = """\
 # Attention exercises
@@ -49,69 +48,27 @@ beside the expected ones: `python -m grader --html feedback.html` writes them as
 """
 
 
-def _stored_reference_module() -> str:
-    """The release's grader/reference.py: the same names and call key, answers from stored outputs."""
-    source = (GRADER / "reference.py").read_text()
-    tree = ast.parse(source)
-    keep = []
-    for node in tree.body:
-        names = ({t.id for t in node.targets if isinstance(t, ast.Name)} if isinstance(node, ast.Assign)
-                 else {getattr(node, "name", None)})
-        if names & {"SCALE", "MASK", "VALUES", "HEADS", "OUT_PROJ", "SOFTMAX", "misconception_of", "call_key"}:
-            keep.append(ast.get_source_segment(source, node))
-    header = textwrap.dedent('''\
-        """Stored reference outputs for the public checks of this student release.
-
-        The checks compare your outputs with outputs recorded on their fixed inputs; there is no reference
-        implementation here.
-        """
-        import hashlib
-        from pathlib import Path
-
-        import torch
-
-        from grader.wire import contiguous_bytes
-
-        _table = None
-        ''')
-    footer = textwrap.dedent(f'''\
-
-
-        def is_recording() -> bool:
-            return False
-
-
-        def attention(*args, **kwargs):
-            """The stored output of this reference call."""
-            global _table
-            if _table is None:
-                _table = torch.load(Path(__file__).with_name("{STORED_OUTPUTS}"), weights_only=True)
-            key = call_key(args, kwargs)
-            if key not in _table:
-                raise LookupError("no stored output for this check: this torch version builds other test inputs "
-                                  "than the one the release was made with")
-            return _table[key].to(args[0].device)
-        ''')
-    return header + "\n\n" + "\n\n\n".join(keep) + footer
-
-
-def _record_outputs() -> dict:
-    """Grade the reference solution with the public checks, recording every reference output they may need."""
+def _recorded_outputs():
+    """Grade the reference solution with the public checks; returns the Recorder of every family of reference
+    outputs they asked for (each with all its combinations of choices, so that every student's are there)."""
     from grader import reference
     from grader.catalogue import load
+    from grader.live_reference import LiveReference
     from grader.pipeline import grade_submission
+    from grader.stored_reference import Recorder
     from grader.submission import locate
 
-    table = {}
-    with reference.recording(table):
+    with reference.serving(Recorder(LiveReference())) as recorder:
         report = grade_submission(locate(str(PROJECT / "solutions")), load(), visibilities=("public",))
     if report.score != report.max_score:
         failing = [c.concept.id for c in report.concepts if c.score < c.concept.points]
         raise GraderError(f"the reference solution fails public checks ({', '.join(failing)}); no release written")
-    return table
+    return recorder
 
 
 def _prepare(out_dir: Path, force: bool):
+    if not (PROJECT / "solutions").is_dir():
+        raise UsageError(f"no solutions/ in {PROJECT}: a release is made from the project, not from a release")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir} is a file; give a folder for the release")
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -126,22 +83,22 @@ def _prepare(out_dir: Path, force: bool):
 
 def write_release(out_dir, force: bool = False) -> Path:
     """Write the release into out_dir and return its path."""
-    import torch
-
     from grader.catalogue import load
     from grader.notebook_version import student_notebook
+    from grader.reference import STORED_OUTPUTS
 
     out_dir = Path(out_dir)
     _prepare(out_dir, force)
-    table = _record_outputs()
+    recorder = _recorded_outputs()
     staging = out_dir.with_name(out_dir.name + ".part")
     shutil.rmtree(staging, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     shutil.copytree(PROJECT / "exercises", staging / "exercises", ignore=ignore)
     shutil.copytree(GRADER, staging / "grader", ignore=ignore)
-    shutil.rmtree(staging / "grader" / "suites" / "hidden")
-    (staging / "grader" / "reference.py").write_text(_stored_reference_module())
-    torch.save(table, staging / "grader" / STORED_OUTPUTS)
+    for path in INSTRUCTORS_ONLY:
+        left_out = staging / "grader" / path
+        shutil.rmtree(left_out) if left_out.is_dir() else left_out.unlink()
+    recorder.save(staging / "grader" / STORED_OUTPUTS.name)
     (staging / "attention.ipynb").write_text(json.dumps(student_notebook(load()), indent=1) + "\n")
     (staging / "README.md").write_text(STUDENT_README)
     (staging / "requirements.txt").write_text(REQUIREMENTS)

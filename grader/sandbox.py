@@ -30,6 +30,9 @@ SANDBOX_SUBMISSION = "/submission"
 WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LANG": "C.UTF-8",
               "PYTHONIOENCODING": "utf-8"}  # a worker's environment: its output is UTF-8 on every OS
+# Kept from ours in a confined worker's: which CPU kernels torch uses, so that a grader told to use others (a test
+# standing in for a machine without AVX) has its student's code use them too.
+PASSED_THROUGH = ("ATEN_CPU_CAPABILITY",)
 SANDBOX_UID_BASE = SPAWNED_UIDS.start  # unprivileged uids for workers when the grader runs as root
 FORCE_BACKEND = "GRADER_ISOLATION"  # =portable starts workers as on macOS and Windows, for tests on Linux
 PORTABLE_MISSING = ("file-system isolation", "network isolation", "a process namespace", "a process-count limit")
@@ -235,7 +238,8 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     bind(worker_dir, SANDBOX_GRADER)
     if import_dir:
         bind(import_dir, SANDBOX_SUBMISSION)
-    for key, value in {**env, "PYTHONPATH": SANDBOX_GRADER, "HOME": "/tmp", "PATH": "/usr/bin:/bin"}.items():
+    passed = {key: os.environ[key] for key in PASSED_THROUGH if key in os.environ}
+    for key, value in {**passed, **env, "PYTHONPATH": SANDBOX_GRADER, "HOME": "/tmp", "PATH": "/usr/bin:/bin"}.items():
         command += ["--setenv", key, value]
     command += ["--chdir", "/tmp"]
     return command + (unprivileged_command(argv, uid) if sandbox.drop_uid and uid is not None else argv)

@@ -19,10 +19,10 @@ def run_cli(*args, cwd=ROOT, timeout=300, env=None):
                           text=True, timeout=timeout, env={k: v for k, v in variables.items() if v is not None})
 
 
-def grade_json(path, *args, tmp_path, cwd=ROOT):
+def grade_json(path, *args, tmp_path, cwd=ROOT, env=None):
     """Grade through the CLI and return the JSON report."""
     out = tmp_path / "report.json"
-    result = run_cli(path, "--json", out, *args, cwd=cwd)
+    result = run_cli(path, "--json", out, *args, cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
 

@@ -1,5 +1,6 @@
 """The student release: stubs, notebook and public checks, and nothing from which solutions or hidden tests
-could be rebuilt."""
+could be rebuilt; graded on a machine whose CPU kernels differ from the one that made it, as the full grader
+grades with the public checks."""
 import io
 import json
 import re
@@ -8,8 +9,13 @@ import tokenize
 from pathlib import Path
 
 import pytest
+import torch
 
-from conftest import ROOT, SUBMISSIONS, run_cli
+from conftest import ROOT, SUBMISSIONS, grade_json, run_cli
+from grader.catalogue import load
+from grader.installation import TORCH_REQUIREMENT
+from grader.pipeline import grade_submission
+from grader.submission import locate
 
 MIN_LINE = 24  # shorter code lines (`return x`, `super().__init__()`) say nothing about a solution
 # Lines that are Python plumbing or signatures (the stubs have every signature), not solution code.
@@ -28,6 +34,22 @@ def code_lines(source: str) -> set[str]:
 
 def normalized_text(text: str) -> str:
     return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def kernels_other_than_this_machines() -> tuple[str, ...]:
+    """ATEN_CPU_CAPABILITY values that make torch use other CPU kernels than it picks here: the plain ones, whose
+    torch.randn differs from the vectorised ones' in the last bits, and AVX2 where the CPU has AVX-512."""
+    native = torch.backends.cpu.get_cpu_capability()
+    return (("default",) if native != "DEFAULT" else ()) + (("avx2",) if native == "AVX512" else ())
+
+
+OTHER_KERNELS = kernels_other_than_this_machines()
+needs_other_kernels = pytest.mark.skipif(not OTHER_KERNELS, reason="this CPU has only torch's plain kernels")
+
+
+def other_kernels(capability: str | None = None) -> dict:
+    """The environment that has torch (in the grader and in its worker) use these kernels; none: this CPU's."""
+    return {} if capability is None else {"ATEN_CPU_CAPABILITY": capability}
 
 
 def public_by_design() -> str:
@@ -78,7 +100,8 @@ def test_release_contents(release):
     assert (release / "attention.ipynb").is_file() and (release / "README.md").is_file()
     assert not (release / "grader" / "suites" / "hidden").exists()
     assert not (release / "solutions").exists()
-    assert "_attention(" not in (release / "grader" / "reference.py").read_text()
+    assert not (release / "grader" / "live_reference.py").exists() and "def _attention" not in release_text(release)
+    assert (release / "requirements.txt").read_text().splitlines()[0] == TORCH_REQUIREMENT
 
 
 def test_release_leaks_no_solution_or_hidden_test(release):
@@ -98,8 +121,8 @@ def test_a_planted_leak_is_found(release, tmp_path):
     assert any("dropout_in_eval" in line or "mask_not_sliced" in line for line in leaks(planted))
 
 
-def self_check(release, *args):
-    result = run_cli(*args, cwd=release)
+def self_check(release, *args, env=None):
+    result = run_cli(*args, cwd=release, env=env)
     assert result.returncode == 0, result.stderr
     assert "sandbox" not in (result.stdout + result.stderr).lower()
     return result.stdout
@@ -124,10 +147,11 @@ def test_self_check_scores_full_scale_and_diagnoses(release, tmp_path):
 
 
 def test_self_check_recognises_other_layouts(release, tmp_path):
+    """With other CPU kernels, where it can: the layout is found by probing, on families of its own."""
     from edited_submissions import case_source
 
     (tmp_path / "fused.py").write_text(case_source("fused__unscaled_scores"))
-    self_check(release, tmp_path / "fused.py", "--json", tmp_path / "r.json")
+    self_check(release, tmp_path / "fused.py", "--json", tmp_path / "r.json", env=other_kernels(*OTHER_KERNELS[:1]))
     report = json.loads((tmp_path / "r.json").read_text())
     lost = sorted(c["id"] for c in report["concepts"] if c["score"] < c["max_score"])
     assert lost == ["causal_mask", "multihead_attention"]  # the contract's structure tests only (public checks)
@@ -151,3 +175,30 @@ def test_the_release_draws_the_same_pictures_from_its_stored_reference_outputs(r
                         for name in ("release", "instructor"))
     assert len(drawn) == 9 and all(p["problem"] is None for p in drawn)
     assert drawn == reference
+
+
+@needs_other_kernels
+@pytest.mark.parametrize("capability", OTHER_KERNELS)
+def test_a_release_graded_with_other_cpu_kernels_gives_the_solution_full_marks(release, capability):
+    out = self_check(release, ROOT / "solutions", env=other_kernels(capability))
+    assert "Total: 100/100 (public checks only)" in out
+
+
+# Mistakes the public checks find on each axis of the stored families: scale and mask, values, heads, out_proj.
+ACROSS_THE_AXES = ("two_mistakes_unscaled_scores__mask_includes_diagonal", "mask_after_softmax",
+                   "wrong_value_projection", "merge_without_transpose", "missing_out_proj")
+
+
+def concept_grades(report_json: dict) -> dict:
+    return {c["id"]: (c["score"], c["status"], c["misconceptions"]) for c in report_json["concepts"]}
+
+
+@needs_other_kernels
+@pytest.mark.parametrize("name", ACROSS_THE_AXES)
+def test_a_release_graded_with_other_cpu_kernels_grades_as_the_full_grader_on_the_public_checks(release, tmp_path,
+                                                                                                name):
+    path = SUBMISSIONS / f"{name}.py"
+    in_release = grade_json(path, tmp_path=tmp_path, cwd=release, env=other_kernels(OTHER_KERNELS[0]))
+    full = grade_submission(locate(str(path)), load(), visibilities=("public",)).to_json()
+    assert concept_grades(in_release) == concept_grades(full)
+    assert in_release["score"] < in_release["max_score"]

@@ -93,3 +93,12 @@ def test_a_sandboxed_folder_submission_imports_its_own_helpers_only(tmp_path):
         """))
     report = grade_submission(locate(str(folder)), load(), concepts=("attention_scores",))
     assert report.score == 6 and "no classmate" in report.output
+
+
+@pytest.mark.skipif(not detect().isolated, reason="bubblewrap is not available on this machine")
+def test_a_confined_worker_uses_the_cpu_kernels_the_grader_was_told_to(write, monkeypatch):
+    # bubblewrap starts the worker with an empty environment: ATEN_CPU_CAPABILITY must be passed on by name.
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    source = "import torch\nprint('kernels:', torch.backends.cpu.get_cpu_capability())\n" + solution_source()
+    report = grade_submission(locate(str(write("attention.py", source))), load(), concepts=("attention_scores",))
+    assert report.score == 6 and "kernels: DEFAULT" in report.output

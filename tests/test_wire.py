@@ -89,5 +89,5 @@ def test_tensors_cross_without_numpy(monkeypatch):
     back = wire.decode(header, blob)
     assert torch.equal(back["x"], sent["x"]) and torch.equal(back["mask"], sent["mask"])
 
-    from grader.reference import call_key
-    assert call_key((sent["x"],), {}) != call_key((sent["x"] + 1,), {})
+    from grader.live_reference import _value_key  # how the reference keeps outputs: by its inputs' bytes
+    assert _value_key(sent["x"]) != _value_key(sent["x"] + 1)

@@ -133,15 +133,14 @@ def test_one_slow_class_cannot_spend_the_time_of_concepts_that_never_use_it(tmp_
 
 
 def test_an_internal_error_makes_the_report_an_error_that_blames_the_grader(monkeypatch, write):
-    from grader import reference
+    from grader import live_reference
     from grader.pipeline import grade
 
     def broken(*args, **kwargs):
         raise RuntimeError("Numpy is not available")
 
-    monkeypatch.setattr(reference, "call_key", broken)
-    monkeypatch.setattr(reference, "_attention", broken)
-    monkeypatch.setattr(reference, "_computed", {})  # nothing kept from earlier tests in this process
+    monkeypatch.setattr(live_reference, "_attention", broken)
+    monkeypatch.setattr(live_reference, "_computed", {})  # nothing kept from earlier tests in this process
     report = grade(str(write("attention.py", solution_source())), concepts=["causal_mask"])
     assert report.status == "error" and report.score < report.max_score
     assert report.error == ("grader error, not the student's: internal grader error "

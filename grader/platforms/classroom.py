@@ -9,14 +9,16 @@ from pathlib import Path
 
 from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import UsageError
+from grader.installation import TORCH_REQUIREMENT
 
 WORKFLOW = Path(".github") / "workflows" / "classroom.yml"
 SUBMISSIONS = {"exercises": "exercises", "notebook": "attention.ipynb"}  # --submission: what the workflow grades
 COMMAND_GRADER = "classroom-resources/autograding-command-grader@v1"
 REPORTER = "classroom-resources/autograding-grading-reporter@v1"
 STEP_TIMEOUT_MINUTES = 10  # one concept's grading, worker start included, takes seconds
-# Once, in a step of its own: a grader step's setup-command would repeat it for every concept.
-INSTALL = ("python -m pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu"
+# Once, in a step of its own: a grader step's setup-command would repeat it for every concept. torch first, from
+# the CPU index, in the versions requirements.txt admits (else pip would fetch another, CUDA's, from PyPI).
+INSTALL = (f"python -m pip install --quiet '{TORCH_REQUIREMENT}' --index-url https://download.pytorch.org/whl/cpu"
            " && python -m pip install --quiet -r requirements.txt")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
 from grader.errors import GraderError, UsageError
+from grader.installation import TORCH_REQUIREMENT
 from grader.package_files import PACKAGE_DIR, grader_files
 
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -23,16 +24,17 @@ PROJECT_FILES = ("pyproject.toml", "README.md")
 SOURCE_ASSIGNMENT = PROJECT_DIR / "assignment.toml"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed date: the same sources give the same zip
 
-SETUP_SH = """\
+SETUP_SH = f"""\
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, while it builds the autograder image.
 set -euo pipefail
 # The grader needs Python 3.11 or newer (tomllib): choose a base image whose python3 has it.
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "setup.sh: python3 >= 3.11 is needed" >&2; exit 1; }
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {{ echo "setup.sh: python3 >= 3.11 is needed" >&2; exit 1; }}
 # Recent Ubuntu images mark the system Python as externally managed (PEP 668); this image is ours to change.
 export PIP_BREAK_SYSTEM_PACKAGES=1
-# The CPU build of torch first, so that the package's torch dependency does not fetch the multi-GB CUDA build.
-pip3 install torch --index-url https://download.pytorch.org/whl/cpu
+# The CPU build of torch first, so that the package's torch dependency does not fetch the multi-GB CUDA build:
+# the newest of the versions the grader is tested with.
+pip3 install '{TORCH_REQUIREMENT}' --index-url https://download.pytorch.org/whl/cpu
 pip3 install numpy
 # The grader's other dependencies (pytest, rich); run_autograder runs the source itself.
 pip3 install /autograder/source

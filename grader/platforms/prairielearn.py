@@ -54,13 +54,14 @@ exec python3 -m grader.platforms.prairielearn
 
 
 def dockerfile(requirements: str) -> str:
+    torch = next(line for line in requirements.split() if line.startswith("torch"))  # the tested versions
     packages = " ".join(f'"{line}"' for line in requirements.split() if not line.startswith("torch"))
     return f"""\
 # The image PrairieLearn grades in: Python, CPU torch, bubblewrap and the grader's dependencies. The grader
 # itself arrives with each job, in /grade/serverFilesCourse/{GRADER_DIR}/.
 FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
-RUN pip install --no-cache-dir torch --index-url https://download.pytorch.org/whl/cpu \\
+RUN pip install --no-cache-dir "{torch}" --index-url https://download.pytorch.org/whl/cpu \\
  && pip install --no-cache-dir {packages}
 """
 

@@ -1,5 +1,4 @@
 """Hidden checks: the mask with short sequences and in multi-head attention, dropout's placement, buffers."""
-from functools import partial
 
 import torch
 
@@ -25,16 +24,16 @@ def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=6, seed=201)
     x = randn(2, 3, 3, seed=202)  # (b, T=3, d_in)
     judge(output_of_short_sequence(module, x, "CausalAttention"),
-          partial(weights.reference, x, device=device, causal=True), "mask",
-          {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, "CausalAttention(x) on 3 of 6 tokens")
+          weights.family(x, {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, device=device, causal=True), "mask",
+          "CausalAttention(x) on 3 of 6 tokens")
 
 
 @concept("causal_mask", visibility="hidden")
 def test_multihead_attention_mask(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=5, num_heads=2, seed=203)
     x = randn(2, 5, 3, seed=204)  # (b, T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device, causal=True, num_heads=2), "mask",
-          {"mask": MASK, **MHA_AXES}, "MultiHeadAttention(x)")
+    family = weights.family(x, {"mask": MASK, **MHA_AXES}, device=device, causal=True, num_heads=2)
+    judge(module(x), family, "mask", "MultiHeadAttention(x)")
 
 
 @concept("causal_mask", visibility="hidden")
@@ -42,8 +41,8 @@ def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, dev
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=8, num_heads=2, seed=205)
     x = randn(1, 4, 3, seed=206)  # (b, T=4, d_in)
     judge(output_of_short_sequence(module, x, "MultiHeadAttention"),
-          partial(weights.reference, x, device=device, causal=True, num_heads=2), "mask",
-          {"mask": MASK, **MHA_AXES}, "MultiHeadAttention(x) on 4 of 8 tokens")
+          weights.family(x, {"mask": MASK, **MHA_AXES}, device=device, causal=True, num_heads=2), "mask",
+          "MultiHeadAttention(x) on 4 of 8 tokens")
 
 
 @concept("attention_dropout", visibility="hidden")

@@ -1,7 +1,4 @@
 """Public checks: causal mask, dropout and the mask buffer (section 3.5)."""
-from functools import partial
-
-
 from grader.checks import Diagnosis, close, concept, judge, randn
 from grader.probes import (MASK, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
                            check_dropout_in_training, check_layout, check_mask_buffer, check_mask_follows_meta)
@@ -16,8 +13,8 @@ def test_causal_attention_layers(student, attribute_contract):
 def test_causal_attention_output_with_known_weights(student, device):
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=41)
     x = randn(2, 5, 3, seed=42)  # (b, T, d_in)
-    judge(module(x), partial(weights.reference, x, device=device, causal=True), "mask",
-          {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, "CausalAttention(x)")
+    judge(module(x), weights.family(x, {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, device=device, causal=True),
+          "mask", "CausalAttention(x)")
 
 
 @concept("causal_mask", visibility="public")
