@@ -134,6 +134,7 @@ def show_hint(options) -> int:
 
 
 def grade_one(options) -> int:
+    from grader import installation
     from grader.console import needs_ascii, width_of, write
     from grader.feedback.pages import feedback_html
     from grader.pipeline import grade
@@ -147,6 +148,7 @@ def grade_one(options) -> int:
         check_output_path(path, kind, options.submission)
     if len({Path(path).resolve() for path in outputs.values()}) < len(outputs):
         raise UsageError("--json, --html and --pytest-json must name different files")
+    print_warning(installation.check())  # a torch outside the tested range: said before grading starts
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
                    config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
                    pytest_json=bool(options.pytest_json))
@@ -196,8 +198,9 @@ def warn_about_sandbox(enabled: bool, quiet: bool = False):
         print(warning, file=sys.stderr)
 
 
-def print_warning(text: str) -> None:
-    print(text, file=sys.stderr)
+def print_warning(text: str | None) -> None:
+    if text:
+        print(text, file=sys.stderr)
 
 
 def run_command(command, options) -> None:

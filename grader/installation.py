@@ -7,7 +7,6 @@ numpy 1 and cannot use numpy 2: `.numpy()` raises "Numpy is not available" and i
 Any other torch is graded, in range or not: a course cannot choose the torch of Colab or of a student's laptop.
 """
 import re
-import sys
 from importlib import metadata
 
 from grader.errors import UsageError
@@ -29,7 +28,8 @@ def _release(package: str) -> tuple[int, int] | None:
 def problem(torch: tuple[int, int] | None, numpy: tuple[int, int] | None) -> str | None:
     """What is wrong with these (major, minor) versions, and what to install; None when they work."""
     if torch is None:
-        return "torch is not installed: pip install torch (see the README's Quick start for the CPU build)"
+        return ("torch is not installed: install it as https://pytorch.org/get-started/locally/ says (its "
+                "CPU-only wheel is far smaller than the default Linux one, which bundles CUDA)")
     if numpy is not None and numpy >= (2, 0) and torch < FIRST_TORCH_FOR_NUMPY_2:
         return (f"torch {torch[0]}.{torch[1]} cannot use numpy {numpy[0]}.{numpy[1]}: "
                 "pip install 'numpy<2' (or a torch of 2.3 or newer)")
@@ -44,13 +44,11 @@ def warning(torch: tuple[int, int]) -> str | None:
             f"({TORCH_REQUIREMENT}); grades may differ: pip install '{TORCH_REQUIREMENT}'")
 
 
-def check():
-    """Raise UsageError, with one line that says what to install, for versions that cannot work together; say
-    on stderr when torch is outside the tested range."""
+def check() -> str | None:
+    """Raise UsageError, with one line that says what to install, for versions that cannot work together;
+    return the warning for a torch outside the tested range (None inside it), for the caller to show."""
     torch = _release("torch")
     found = problem(torch, _release("numpy"))
     if found:
         raise UsageError(found)
-    outside = warning(torch)
-    if outside:  # said here, where every grading command (one submission, a batch) checks before it starts
-        print(outside, file=sys.stderr)
+    return warning(torch)

@@ -10,7 +10,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, installation
 from grader.batch.entries import Entry, content_hash, find_entries, unpack
 from grader.batch.options import BatchOptions, chunk_size
 from grader.batch.outputs import grades_csv
@@ -123,6 +123,7 @@ def grade_class(submissions_dir, out_dir, *, options: BatchOptions = BatchOption
     """
     catalogue = options.validated()
     say = Warnings(on_warning)
+    say(installation.check())  # a torch outside the tested range
     if options.scheduler is not None:
         from grader.batch.cluster import LOCAL, local_workers, require, scheduler_warning
         require()
