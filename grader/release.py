@@ -129,8 +129,10 @@ def write_release(out_dir, force: bool = False) -> Path:
     import torch
 
     from grader.catalogue import load
+    from grader.checkout import require_checkout
     from grader.notebook_version import student_notebook
 
+    require_checkout("release", "solutions/", "exercises/")
     out_dir = Path(out_dir)
     _prepare(out_dir, force)
     table = _record_outputs()
