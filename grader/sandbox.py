@@ -242,8 +242,9 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     """The bubblewrap command line that runs argv (a Python command) confined.
 
     worker_dir holds the worker package (see private_worker_package); it appears at SANDBOX_GRADER.
-    As root, argv runs under `uid`; uid None is the zygote, which stays root with only the capabilities
-    it needs to confine the workers it forks.
+    Where sandbox.drop_uid, argv runs under `uid`; elsewhere it keeps this process's uid, without any
+    capability. uid None is the zygote, which keeps only the capabilities it needs to confine the workers it
+    forks.
     """
     command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
                "--clearenv", "--ro-bind", "/usr", "/usr"]
@@ -251,6 +252,8 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
         command += ["--cap-drop", "ALL"]
         for capability in ZYGOTE_CAPABILITIES:
             command += ["--cap-add", capability]
+    elif not sandbox.drop_uid:  # run by root, bubblewrap would leave it every capability in its user namespace
+        command += ["--cap-drop", "ALL"]
     for name in ("lib", "lib32", "lib64", "bin", "sbin"):
         path = Path("/") / name
         if path.is_symlink():

@@ -1,6 +1,7 @@
 """The sandbox's parts: what a worker may see, the unprivileged fallback, and the warning about what is missing."""
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -162,13 +163,19 @@ def test_the_worker_sees_the_installation_and_nothing_of_the_project(kind, tmp_p
 
 
 ROOT_WITH_BWRAP = hasattr(os, "geteuid") and os.geteuid() == 0 and detect().isolated and shutil.which("setpriv")
+# What a worker runs as: its uid and its effective capabilities.
+PRINTS_ITS_POWERS = """
+import os, re
+print("UID", os.getuid(), "CAPS", re.search(r"CapEff:\\s*(\\w+)", open("/proc/self/status").read())[1])
+"""
 
 
 @pytest.mark.skipif(not ROOT_WITH_BWRAP, reason="needs root, bubblewrap and setpriv")
 @pytest.mark.parametrize("mode", [0o755, 0o700])
 def test_as_root_workers_keep_its_uid_where_another_cannot_reach_the_installation(mode, tmp_path):
     """A virtual environment other users cannot enter (made under umask 077, or in a clone in a 0700 folder
-    bound whole) is graded with workers under root's uid, in user namespaces of their own."""
+    bound whole) is graded with workers under root's uid, in user namespaces of their own, without any
+    capability; alone and forked by a batch's zygote."""
     if mode == 0o755 and not can_run_python_as(SANDBOX_UID_BASE, detect().bwrap):
         pytest.skip("another uid cannot reach the tests' own Python installation, so no venv built on it can "
                     "show workers dropping to it")
@@ -177,13 +184,17 @@ def test_as_root_workers_keep_its_uid_where_another_cannot_reach_the_installatio
     ours = sysconfig.get_path("purelib")  # torch and numpy; the grader comes from the checkout
     (Path(sysconfig.get_path("purelib", vars={"base": str(venv)})) / "ours.pth").write_text(f"{ours}\n{ROOT}\n")
     venv.chmod(mode)
-    (tmp_path / "attention.py").write_text(solution_source() + "\nimport os\nprint('UID', os.getuid())\n")
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "alice.py").write_text(solution_source() + PRINTS_ITS_POWERS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    result = subprocess.run([str(venv / "bin" / "python"), "-m", "grader", "attention.py", "--concept",
-                             "attention_scores", "--json", "report.json"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["score"] == 6, report["concepts"][0]["feedback"]
-    uid = int(report["output"].split("UID ")[1].split()[0])
-    assert uid == 0 if mode == 0o700 else uid >= SANDBOX_UID_BASE
+    python = str(venv / "bin" / "python")
+    for argv, report in ((["class/alice.py", "--concept", "attention_scores", "--json", "alone.json"], "alone.json"),
+                         (["batch", "class", "--out", "out"], "out/reports/alice.json")):
+        result = subprocess.run([python, "-m", "grader", *argv], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        graded = json.loads((tmp_path / report).read_text())
+        assert graded["status"] == "graded" and graded["concepts"][0]["score"] == 6, graded["error"]
+        uid, capabilities = re.search(r"UID (\d+) CAPS (\w+)", graded["output"]).groups()
+        assert int(capabilities, 16) == 0, argv
+        assert int(uid) == 0 if mode == 0o700 else int(uid) >= SANDBOX_UID_BASE, argv
