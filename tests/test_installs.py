@@ -17,13 +17,19 @@ from grader.sandbox import detect, unprivileged_command
 from ordinary_user import ORDINARY_UID, ordinary_user_view
 
 CLASS = {"reference": ROOT / "solutions" / "attention.py", "diagonal": SUBMISSIONS / "mask_includes_diagonal.py"}
+# Added to every submission: whether its worker sees the hidden suites of the grader package installed in the
+# Python it runs (the wheel's, in its site-packages).
+LOOKS_FOR_HIDDEN_SUITES = """
+import os as _os, sysconfig as _sysconfig
+print("HIDDEN SUITES SEEN:", _os.path.exists(_os.path.join(_sysconfig.get_path("purelib"), "grader", "suites")))
+"""
 
 
 def class_folder(folder: Path) -> Path:
     """A copy of the class's submissions in folder/submissions, outside the checkout; returns folder."""
     (folder / "submissions").mkdir(parents=True)
     for student, source in CLASS.items():
-        shutil.copy(source, folder / "submissions" / f"{student}.py")
+        (folder / "submissions" / f"{student}.py").write_text(source.read_text() + LOOKS_FOR_HIDDEN_SUITES)
     return folder
 
 
@@ -31,8 +37,8 @@ def scores(report: dict) -> dict:
     return {concept["id"]: concept["score"] for concept in report["concepts"]}
 
 
-def batch_scores(out: Path) -> dict:
-    return {student: scores(json.loads((out / "reports" / f"{student}.json").read_text())) for student in CLASS}
+def batch_reports(out: Path) -> dict:
+    return {student: json.loads((out / "reports" / f"{student}.json").read_text()) for student in CLASS}
 
 
 def outside_env(home: Path) -> dict:
@@ -66,7 +72,7 @@ def checkout_scores(tmp_path_factory) -> dict:
     folder = class_folder(tmp_path_factory.mktemp("checkout-grades"))
     result = run_cli("batch", folder / "submissions", "--out", folder / "out", timeout=600)
     assert result.returncode == 0, result.stderr
-    return batch_scores(folder / "out")
+    return {student: scores(report) for student, report in batch_reports(folder / "out").items()}
 
 
 def test_the_grader_comes_from_the_wheel(installed, tmp_path):
@@ -112,15 +118,16 @@ def test_the_installed_grader_grades_as_the_checkout_alone_and_in_a_batch(who, i
                                                                            tmp_path):
     folder = class_folder(tmp_path / "course")
     run = (as_this_user if who == "this user" else as_ordinary_uid)(installed, folder)
-    graded = {}
+    alone = {}
     for student in CLASS:
         result = run([f"submissions/{student}.py", "--json", f"{student}.json"])
         assert result.returncode == 0, result.stderr
-        graded[student] = scores(json.loads((folder / f"{student}.json").read_text()))
-    assert graded == checkout_scores
+        alone[student] = json.loads((folder / f"{student}.json").read_text())
     result = run(["batch", "submissions", "--out", "out"])
     assert result.returncode == 0, result.stderr
-    assert batch_scores(folder / "out") == checkout_scores
+    for reports in (alone, batch_reports(folder / "out")):
+        assert {student: scores(report) for student, report in reports.items()} == checkout_scores
+        assert all("HIDDEN SUITES SEEN: False" in report["output"] for report in reports.values())
     assert sum(checkout_scores["reference"].values()) == 100 > sum(checkout_scores["diagonal"].values())
 
 
