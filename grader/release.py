@@ -84,9 +84,11 @@ def _prepare(out_dir: Path, force: bool):
 def write_release(out_dir, force: bool = False) -> Path:
     """Write the release into out_dir and return its path."""
     from grader.catalogue import load
+    from grader.checkout import require_checkout
     from grader.notebook_version import student_notebook
     from grader.reference import STORED_OUTPUTS
 
+    require_checkout("release", "solutions/", "exercises/")
     out_dir = Path(out_dir)
     _prepare(out_dir, force)
     recorder = _recorded_outputs()

@@ -4,8 +4,9 @@ namespaces and an unprivileged uid. The backends that start workers are in grade
 On Linux with bubblewrap (`bwrap`), each worker sees only the Python installation (read-only), the worker
 module, the student's own folder (read-only) and a private /tmp; it has no network (not even loopback) and
 its own process namespace, so every process it starts, daemons included, dies with it. The process-count
-limit binds per worker as root, which drops each worker to an unprivileged uid of its own, and without root
-on Linux 5.14 or newer, which counts it per user namespace and gives each worker one. Resource limits
+limit binds per worker as root, which drops each worker to an unprivileged uid of its own (where that uid can
+reach the Python installation; elsewhere workers keep root's uid, as they keep an ordinary user's), and on
+Linux 5.14 or newer, which counts it per user namespace and gives each worker one. Resource limits
 (memory, CPU time, file size; processes where they bind) apply with or without bubblewrap.
 `Sandbox.missing` says which protections this machine lacks. Where neither bubblewrap nor another uid
 works (macOS, Windows, an ordinary user without user namespaces), workers start through the portable backend.
@@ -15,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -22,9 +24,8 @@ from pathlib import Path
 from grader.limits import SPAWNED_UIDS, Limits  # noqa: F401 - Limits is part of this module's interface
 
 GRADER_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = GRADER_DIR.parent
 WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py", "limits.py")  # all the grader code a worker sees
-SECRET_DIRS = (GRADER_DIR, PROJECT_DIR / "solutions", PROJECT_DIR / "tests")  # never shown to a worker
+SECRET_FOLDERS = ("solutions", "tests")  # a checkout's folders beside the grader package: never shown to a worker
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"
 WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
@@ -87,8 +88,10 @@ def detect(enabled: bool = True) -> Sandbox:
         return Sandbox(None, False, portable_missing())
     if root and not shutil.which("setpriv"):
         return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
-    if root:
+    if root and can_run_python_as(SANDBOX_UID_BASE, bwrap):
         return Sandbox(bwrap, True)
+    # Without root, or as root where another uid cannot reach this Python (it lies in a folder only root may
+    # enter): workers keep the grader's uid, each in a user namespace of its own.
     if processes_counted_per_namespace(bwrap):
         return Sandbox(bwrap, False, processes_counted_per_namespace=True)
     # Here RLIMIT_NPROC counts every process of the user's; each worker's process namespace still ends every
@@ -129,12 +132,27 @@ def processes_counted_per_namespace(bwrap: str) -> bool:
     return probe.returncode == 0
 
 
-def can_run_python_as(uid: int) -> bool:
-    """Whether this Python can start under another uid (it cannot when installed in a private home)."""
+# Finds torch and numpy and reads their first file, without the cost of importing them.
+REACH_PROBE = """
+import importlib.util
+for name in ("torch", "numpy"):
+    open(importlib.util.find_spec(name).origin, "rb").close()
+"""
+
+
+def can_run_python_as(uid: int, bwrap: str | None = None) -> bool:
+    """Whether this Python can start under another uid and read torch and numpy, in the worker's view when
+    bwrap is given. It cannot where the interpreter or its packages lie in a folder other users cannot enter
+    (a private home, a clone in a 0700 folder, a venv made under umask 077)."""
     if not shutil.which("setpriv"):
         return False
-    probe = subprocess.run(unprivileged_command([python_executable(), "-c", "import torch"], uid),
-                           capture_output=True, cwd="/", timeout=120)
+    argv = [python_executable(), "-c", REACH_PROBE]
+    with tempfile.TemporaryDirectory() as no_worker_modules:
+        if bwrap:
+            command = bwrap_command(Sandbox(bwrap, True), argv, {}, None, "cpu", uid, Path(no_worker_modules))
+        else:
+            command = unprivileged_command(argv, uid)
+        probe = subprocess.run(command, capture_output=True, cwd="/", timeout=120)
     return probe.returncode == 0
 
 
@@ -160,24 +178,53 @@ def namespace_flags(root: bool) -> list[str]:
     return flags if root else ["--unshare-user", *flags]
 
 
-def _readonly_paths() -> list[Path]:
+def site_folders() -> set[Path]:
+    """The folders pip installs packages into for this Python: its site-packages and the user's."""
+    import site
+
+    folders = [*site.getsitepackages([sys.prefix, sys.exec_prefix]), site.getusersitepackages()]
+    return {Path(folder).resolve() for folder in folders if Path(folder).is_dir()}
+
+
+def project_dir(grader_dir: Path = GRADER_DIR) -> Path | None:
+    """The folder this project runs from, which holds the grader package (a checkout, a student release, a
+    platform's copy); None for a package pip installed, whose folder is the installation's site-packages."""
+    folder = grader_dir.parent
+    return None if folder in site_folders() else folder
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """The folders a sandboxed worker sees besides the system's: `bound`, read-only at their own paths, and
+    inside them `hidden`, each covered by an empty folder."""
+    bound: tuple[Path, ...]
+    hidden: tuple[Path, ...]
+
+
+def worker_view(grader_dir: Path = GRADER_DIR) -> WorkerView:
     """The Python installation the worker needs: its prefixes, site-packages folders and the folders on
     sys.path (the targets of .pth files among them), nothing else.
 
     Not the folder grading started in (sys.path[0], the current folder): it may hold the class's
-    submissions. Nor this project's sources (a virtual environment inside it is fine): the worker gets its
-    own copy of the worker modules.
+    submissions. Nor this project's folder, its parents or its secret folders (a virtual environment inside
+    it is fine). The worker gets its own copy of the worker modules, so every grader package the
+    installation holds is hidden: a wheel's, or a copy pip installed beside the one that runs (Gradescope's).
     """
-    import site
-
     here = Path.cwd().resolve()
+    sites = site_folders()
     path_entries = [p for p in sys.path[1:] if p and Path(p).resolve() != here]
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
-                  *path_entries]
-    paths = {Path(p).resolve() for p in candidates if Path(p).is_dir()}
-    paths = {p for p in paths if p != Path("/") and p != PROJECT_DIR and p not in PROJECT_DIR.parents
-             and not any(p.is_relative_to(secret) for secret in SECRET_DIRS)}
-    return sorted(p for p in paths if not any(q in p.parents for q in paths))
+    candidates = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *path_entries)
+                  if Path(p).is_dir()} | sites
+    project = project_dir(grader_dir)
+    closed = [Path("/")]  # folders never bound whole
+    secrets = [grader_dir]
+    if project:
+        closed += [project, *project.parents]
+        secrets += [project / name for name in SECRET_FOLDERS]
+    paths = {p for p in candidates if p not in closed and not any(p.is_relative_to(s) for s in secrets)}
+    bound = sorted(p for p in paths if not any(q in p.parents for q in paths))
+    packages = {grader_dir, *(site / "grader" for site in sites if (site / "grader" / "suites").is_dir())}
+    return WorkerView(tuple(bound), tuple(sorted(p for p in packages if any(b in p.parents for b in bound))))
 
 
 def python_executable() -> str:
@@ -198,8 +245,9 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
     """The bubblewrap command line that runs argv (a Python command) confined.
 
     worker_dir holds the worker package (see private_worker_package); it appears at SANDBOX_GRADER.
-    As root, argv runs under `uid`; uid None is the zygote, which stays root with only the capabilities
-    it needs to confine the workers it forks.
+    Where sandbox.drop_uid, argv runs under `uid`; elsewhere it keeps this process's uid, without any
+    capability. uid None is the zygote, which keeps only the capabilities it needs to confine the workers it
+    forks.
     """
     command = [sandbox.bwrap, *namespace_flags(sandbox.drop_uid), "--die-with-parent", "--new-session",
                "--clearenv", "--ro-bind", "/usr", "/usr"]
@@ -207,6 +255,8 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
         command += ["--cap-drop", "ALL"]
         for capability in ZYGOTE_CAPABILITIES:
             command += ["--cap-add", capability]
+    elif not sandbox.drop_uid:  # run by root, bubblewrap would leave it every capability in its user namespace
+        command += ["--cap-drop", "ALL"]
     for name in ("lib", "lib32", "lib64", "bin", "sbin"):
         path = Path("/") / name
         if path.is_symlink():
@@ -228,13 +278,11 @@ def bwrap_command(sandbox: Sandbox, argv: list[str], env: dict, import_dir: str 
                 made.add(parent)
         command.extend(["--ro-bind", str(source), str(target)])
 
-    bound = _readonly_paths()
-    for path in bound:
+    view = worker_view()
+    for path in view.bound:
         bind(path, path)
-    # The grader package and this project may sit inside a bound prefix (a non-editable install): hide them.
-    for secret in (GRADER_DIR, PROJECT_DIR):
-        if any(b in secret.parents for b in bound):
-            command += ["--tmpfs", str(secret)]
+    for path in view.hidden:
+        command += ["--tmpfs", str(path)]
     bind(worker_dir, SANDBOX_GRADER)
     if import_dir:
         bind(import_dir, SANDBOX_SUBMISSION)

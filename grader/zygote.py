@@ -86,20 +86,28 @@ def exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
+def root_of_the_system() -> bool:
+    """Whether this process is root in the system's own user namespace, not uid 0 of one that bubblewrap made
+    (where root's workers keep its uid) and that gives it capabilities over that namespace only."""
+    with open("/proc/self/uid_map") as mapping:
+        return os.getuid() == 0 and mapping.read().split() == ["0", "0", "4294967295"]
+
+
 class PidNamespaces:
     """Forks each child of the zygote into a new process namespace, as its pid 1, where the zygote may.
 
     As root, unshare(CLONE_NEWPID) puts the zygote's next child into a new namespace, and going back (setns
-    to the zygote's own) lets the following child get a new one again: one fork per worker. Without root,
-    in the user namespace bubblewrap gives the zygote, it may not go back; each worker then comes from a
-    small intermediate child that makes the namespace, forks the worker into it and passes on how it ended.
+    to the zygote's own) lets the following child get a new one again: one fork per worker. In the user
+    namespace bubblewrap gives the zygote (without root, or as root where workers keep its uid), it does not
+    go back; each worker then comes from a small intermediate child that makes the namespace, forks the
+    worker into it and passes on how it ended, and gets a user namespace of its own with no capabilities.
     A fork and an exit of a process that imported torch cost milliseconds each.
     """
 
     def __init__(self, keep: list[str]):
         self.keep = keep
         self.own = os.open("/proc/self/ns/pid", os.O_RDONLY)
-        self.nested = os.getuid() != 0
+        self.nested = not root_of_the_system()
         self.available = self._probe()
 
     def confine(self, tmp_bytes: int):
@@ -215,7 +223,7 @@ class _CapData(ctypes.Structure):
 
 
 def own_user_namespace():
-    """Without root: a user namespace of the worker's own, nested in the zygote's, with no capabilities.
+    """In bubblewrap's user namespace: one of the worker's own, nested in the zygote's, with no capabilities.
 
     Its namespaces (mount, network, ...) stay owned by the zygote's user namespace, so the worker cannot
     change them; another worker's processes, under the same real uid, lie in another pid namespace it

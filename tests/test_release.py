@@ -3,8 +3,12 @@ could be rebuilt; graded on a machine whose CPU kernels differ from the one that
 grades with the public checks."""
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import sysconfig
 import tokenize
 from pathlib import Path
 
@@ -202,3 +206,19 @@ def test_a_release_graded_with_other_cpu_kernels_grades_as_the_full_grader_on_th
     full = grade_submission(locate(str(path)), load(), visibilities=("public",)).to_json()
     assert concept_grades(in_release) == concept_grades(full)
     assert in_release["score"] < in_release["max_score"]
+
+
+def test_self_check_with_a_python_only_its_owner_may_enter(release, tmp_path):
+    """A virtual environment made under umask 077: as root, the workers' unprivileged uid cannot reach it, so
+    they keep the student's uid (the release's sandbox asks), and the self-check grades as usual."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    ours = sysconfig.get_path("purelib")  # torch and numpy; the grader is the release's own
+    (Path(sysconfig.get_path("purelib", vars={"base": str(venv)})) / "ours.pth").write_text(f"{ours}\n")
+    venv.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "grader"], cwd=release, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Total: 0/100 (public checks only)" in result.stdout and "not implemented yet" in result.stdout
+    assert "could not start" not in result.stdout

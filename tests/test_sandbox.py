@@ -1,17 +1,22 @@
 """The sandbox's parts: what a worker may see, the unprivileged fallback, and the warning about what is missing."""
+import json
 import os
+import re
 import shutil
+import site
+import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, solution_source
+from conftest import ROOT, run_cli, solution_source
 from grader.catalogue import load
 from grader.pipeline import grade_submission
-from grader.sandbox import (PROJECT_DIR, SANDBOX_UID_BASE, Sandbox, bwrap_command, can_run_python_as, detect,
-                            private_worker_package)
+from grader.sandbox import (SANDBOX_UID_BASE, Sandbox, WorkerView, bwrap_command, can_run_python_as, detect,
+                            private_worker_package, project_dir, worker_view)
 from grader.submission import locate
 
 
@@ -23,7 +28,7 @@ def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch)
     assert "--unshare-net" in command and "--unshare-pid" in command and "--die-with-parent" in command
     assert str(tmp_path) not in bound and "/" not in bound and str(worker_dir) in bound
     venv = str(Path(sys.prefix).resolve())  # CI's virtual environment lives inside the project: only it is bound
-    assert not [p for p in bound if p.startswith(str(PROJECT_DIR)) and not p.startswith(venv)]
+    assert not [p for p in bound if p.startswith(str(ROOT)) and not p.startswith(venv)]
     assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "limits.py", "wire.py",
                                                                           "worker.py", "zygote.py"]
     assert command[-8:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--pdeathsig", "keep", "--",
@@ -102,3 +107,103 @@ def test_a_confined_worker_uses_the_cpu_kernels_the_grader_was_told_to(write, mo
     source = "import torch\nprint('kernels:', torch.backends.cpu.get_cpu_capability())\n" + solution_source()
     report = grade_submission(locate(str(write("attention.py", source))), load(), concepts=("attention_scores",))
     assert report.score == 6 and "kernels: DEFAULT" in report.output
+
+
+def site_packages_of(prefix: Path) -> Path:
+    """Where pip installs into a virtual environment at prefix, made (empty) there."""
+    folder = Path(site.getsitepackages([str(prefix)])[0])
+    folder.mkdir(parents=True)
+    return folder
+
+
+def make_install(kind: str, tmp_path: Path) -> tuple[Path, Path, list[Path]]:
+    """A checkout and a virtual environment laid out as `kind` installs them: returns (sys.prefix as Python
+    sees it, the grader package's resolved folder, extra folders on sys.path)."""
+    checkout = tmp_path / "checkout"
+    for name in ("grader/suites/hidden", "solutions", "tests", "exercises"):
+        (checkout / name).mkdir(parents=True)
+    if kind == "editable checkout":  # an older editable install puts the checkout itself on sys.path
+        site_packages_of(tmp_path / "home" / "venv")
+        return tmp_path / "home" / "venv", checkout / "grader", [checkout]
+    if kind == "venv inside the checkout":
+        site_packages_of(checkout / ".venv")
+        return checkout / ".venv", checkout / "grader", []
+    if kind == "wheel in a venv":
+        package = site_packages_of(tmp_path / "opt" / "venv") / "grader"
+        (package / "suites" / "hidden").mkdir(parents=True)
+        return tmp_path / "opt" / "venv", package, []
+    assert kind == "wheel in a venv under /tmp reached through a symlink"
+    package = site_packages_of(tmp_path / "real" / "venv") / "grader"
+    (package / "suites" / "hidden").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "venv")
+    return tmp_path / "link", package, []
+
+
+def visible(view: WorkerView, path: Path) -> bool:
+    path = path.resolve()
+    return (any(path == b or b in path.parents for b in view.bound)
+            and not any(path == h or h in path.parents for h in view.hidden))
+
+
+INSTALLS = ("editable checkout", "venv inside the checkout", "wheel in a venv",
+            "wheel in a venv under /tmp reached through a symlink")
+
+
+@pytest.mark.parametrize("kind", INSTALLS)
+def test_the_worker_sees_the_installation_and_nothing_of_the_project(kind, tmp_path, monkeypatch):
+    prefix, grader_dir, extra = make_install(kind, tmp_path)
+    base = tmp_path / "base"
+    (base / "lib").mkdir(parents=True)
+    site_packages = Path(site.getsitepackages([str(prefix)])[0])  # through the symlink, as sys.path has it
+    for name, value in {"prefix": str(prefix), "exec_prefix": str(prefix), "base_prefix": str(base),
+                        "path": ["", str(base / "lib"), str(site_packages), *map(str, extra)]}.items():
+        monkeypatch.setattr(sys, name, value)
+    (tmp_path / "class").mkdir()
+    monkeypatch.chdir(tmp_path / "class")
+    view = worker_view(grader_dir)
+    assert prefix.resolve() in view.bound and visible(view, site_packages) and visible(view, base / "lib")
+    installed = kind.startswith("wheel")
+    assert project_dir(grader_dir) == (None if installed else tmp_path / "checkout")
+    checkout = tmp_path / "checkout"
+    for secret in (grader_dir, grader_dir / "suites" / "hidden", checkout / "solutions", checkout / "tests",
+                   checkout / "exercises", tmp_path / "class"):
+        assert not visible(view, secret), secret
+    assert view.hidden == ((grader_dir,) if installed else ())  # a wheel's package sits inside the bound venv
+
+
+ROOT_WITH_BWRAP = hasattr(os, "geteuid") and os.geteuid() == 0 and detect().isolated and shutil.which("setpriv")
+# What a worker runs as: its uid and its effective capabilities.
+PRINTS_ITS_POWERS = """
+import os, re
+print("UID", os.getuid(), "CAPS", re.search(r"CapEff:\\s*(\\w+)", open("/proc/self/status").read())[1])
+"""
+
+
+@pytest.mark.skipif(not ROOT_WITH_BWRAP, reason="needs root, bubblewrap and setpriv")
+@pytest.mark.parametrize("mode", [0o755, 0o700])
+def test_as_root_workers_keep_its_uid_where_another_cannot_reach_the_installation(mode, tmp_path):
+    """A virtual environment other users cannot enter (made under umask 077, or in a clone in a 0700 folder
+    bound whole) is graded with workers under root's uid, in user namespaces of their own, without any
+    capability; alone and forked by a batch's zygote."""
+    if mode == 0o755 and not can_run_python_as(SANDBOX_UID_BASE, detect().bwrap):
+        pytest.skip("another uid cannot reach the tests' own Python installation, so no venv built on it can "
+                    "show workers dropping to it")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    ours = sysconfig.get_path("purelib")  # torch and numpy; the grader comes from the checkout
+    (Path(sysconfig.get_path("purelib", vars={"base": str(venv)})) / "ours.pth").write_text(f"{ours}\n{ROOT}\n")
+    venv.chmod(mode)
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "alice.py").write_text(solution_source() + PRINTS_ITS_POWERS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    python = str(venv / "bin" / "python")
+    for argv, report in ((["class/alice.py", "--concept", "attention_scores", "--json", "alone.json"], "alone.json"),
+                         (["batch", "class", "--out", "out"], "out/reports/alice.json")):
+        result = subprocess.run([python, "-m", "grader", *argv], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        graded = json.loads((tmp_path / report).read_text())
+        assert graded["status"] == "graded" and graded["concepts"][0]["score"] == 6, graded["error"]
+        uid, capabilities = re.search(r"UID (\d+) CAPS (\w+)", graded["output"]).groups()
+        assert int(capabilities, 16) == 0, argv
+        assert int(uid) == 0 if mode == 0o700 else int(uid) >= SANDBOX_UID_BASE, argv

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
+from grader.checkout import require_checkout
 from grader.errors import GraderError, UsageError
 from grader.installation import TORCH_REQUIREMENT
 from grader.package_files import PACKAGE_DIR, grader_files
@@ -60,6 +61,7 @@ exec python3 -m grader.platforms.gradescope
 
 def build_autograder(out_zip, config=None, force: bool = False) -> Path:
     """Write the Gradescope autograder zip to `out_zip` and return its path; raises UsageError for bad paths."""
+    require_checkout("gradescope", *PROJECT_FILES)  # setup.sh installs the zip's copy of the project
     out = Path(out_zip)
     assignment = Path(config) if config else ASSIGNMENT_FILE
     if not out.parent.is_dir():

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from grader.catalogue import ASSIGNMENT_FILE, load as load_catalogue
+from grader.checkout import require_checkout
 from grader.errors import UsageError
 from grader.notebook_version import ASSIGNMENT_NAME, source_notebook
 
@@ -33,6 +34,7 @@ def write_course(course_dir, config=None, force: bool = False) -> Path:
 
     Raises UsageError for a bad --config, a course_dir that is a file, or an existing notebook without force.
     """
+    require_checkout("nbgrader", "solutions/", "exercises/")  # the notebook is made from them
     course = Path(course_dir)
     if course.exists() and not course.is_dir():
         raise UsageError(f"{course} is a file; give the folder of the nbgrader course")
