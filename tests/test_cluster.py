@@ -1,4 +1,5 @@
 """Batch grading on a Dask cluster: the same grades as a local batch, on real worker processes."""
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ pytest.importorskip("distributed", reason="Dask is the cluster extra: pip instal
 import psutil  # noqa: E402 - a dependency of distributed
 
 from conftest import ROOT, run_cli, solution_source  # noqa: E402
+from dask_cluster import external_cluster  # noqa: E402
 from edited_submissions import MISTAKES, apply_edits  # noqa: E402
 from grader.batch import BatchOptions, cluster  # noqa: E402
 from grader.batch.cluster_worker import grade_task  # noqa: E402
@@ -134,3 +136,35 @@ def test_a_cluster_whose_workers_run_several_threads_is_refused(tmp_path):
         result = run_cli("batch", klass, "--out", tmp_path / "out", "--scheduler", threaded.scheduler_address)
     assert result.returncode == 2 and "runs 2 threads" in result.stderr and "--nthreads 1" in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def reports(out: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in (out / "reports").glob("*.json")} if out.is_dir() else {}
+
+
+def test_a_grading_process_that_dies_costs_its_chunk_only_and_another_grades_the_rest(tmp_path):
+    klass = tmp_path / "class"
+    klass.mkdir()
+    students = {f"s{i}" for i in range(8)}
+    for student in students:
+        (klass / f"{student}.py").write_text(solution_source() + "\nimport time\ntime.sleep(1)\n")
+    out = tmp_path / "out"
+    with external_cluster(tmp_path / "cluster", workers=1) as cluster:
+        batch = subprocess.Popen([sys.executable, "-m", "grader", "batch", str(klass), "--out", str(out),
+                                  "--scheduler", cluster.address], cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        killed, deadline = None, time.monotonic() + 300
+        while killed is None and time.monotonic() < deadline and batch.poll() is None:
+            found = [p for p in psutil.Process(cluster.workers[0].pid).children()
+                     if "grader.batch.grading_process" in " ".join(p.cmdline())]
+            if found and reports(out):  # mid-batch, as the OOM killer would
+                killed = found[0].pid
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.1)
+        stdout, stderr = batch.communicate(timeout=300)
+    assert killed is not None and batch.returncode == 0, stderr
+    faults = {s for s, report in reports(out).items() if report["grader_fault"]}
+    assert 1 <= len(faults) <= 2, reports(out)  # one chunk's students (of 2 at most), and no others
+    assert all("grading process of a cluster worker ended" in reports(out)[s]["error"] for s in faults)
+    assert {s for s, report in reports(out).items() if report["status"] == "graded"} == students - faults

@@ -112,7 +112,7 @@ def connect(address: str, sandbox: bool, device: str, students: int):
                              "--nthreads 1 (one per core)")
         try:
             share = students // max(1, len(client.nthreads()))  # each worker's part of the class, as it starts
-            client.register_plugin(GraderPlugin(sandbox, device, share), name=name)
+            client.register_plugin(GraderPlugin(name, sandbox, device, share), name=name)
             yield client, name
         finally:
             with contextlib.suppress(Exception):  # a cluster already gone has no plugin to remove
@@ -137,9 +137,11 @@ def grade_on_cluster(unpacked, options: BatchOptions, catalogue, say):
         size = chunk_size(len(packed), sum(client.nthreads().values()))
         chunks = [packed[i:i + size] for i in range(0, len(packed), size)]
         assignment = Path(options.config).read_text(encoding="utf-8")
+        # Keys that start with the plugin's name: the plugin stops a running chunk of its batch when it is cancelled.
         futures = {client.submit(grade_task, [(entry.path.name, entry.student, payload) for entry, _, payload in chunk],
-                                 options, assignment, grader_hash(), plugin, pure=False, retries=0): chunk
-                   for chunk in chunks}
+                                 options, assignment, grader_hash(), plugin, key=f"{plugin}-{index}", pure=False,
+                                 retries=0): chunk
+                   for index, chunk in enumerate(chunks)}
         try:
             for future in as_completed(futures):
                 chunk = futures[future]
