@@ -78,7 +78,8 @@ def external_cluster(folder: Path, workers: int):
         cluster.start_scheduler()
         for _ in range(workers):
             cluster.add_worker()
-        cluster.wait_for_workers(workers)
+        if workers:
+            cluster.wait_for_workers(workers)
         yield cluster
     finally:
         cluster.close()
