@@ -96,9 +96,9 @@ def connect(options: BatchOptions, students: int, say):
                 # Once the cluster has closed: the folders of tasks its workers were stopped in.
                 stack.callback(remove_stale)
                 # Its workers' own warnings (tasks cancelled by a stop, a lost worker restarted) are the batch's
-                # to report, per student.
+                # to report, per student. Its web server listens on this machine only.
                 cluster = stack.enter_context(LocalCluster(n_workers=local_workers(address), threads_per_worker=1,
-                                                           processes=True, dashboard_address=None,
+                                                           processes=True, dashboard_address="127.0.0.1:0",
                                                            silence_logs=logging.ERROR))
                 client = stack.enter_context(Client(cluster))
             else:
