@@ -92,7 +92,8 @@ def test_cluster_options_are_checked_before_grading(tmp_path):
                           (["--scheduler", "local:2", "--cluster-wait", "0"],
                            "--cluster-wait must be a number of seconds above 0, not 0"),
                           (["--scheduler", "local:2", "--cluster-start-wait", "-5"],
-                           "--cluster-start-wait must be a number of seconds above 0, not -5")]:
+                           "--cluster-start-wait must be a number of seconds above 0, not -5"),
+                          (["--scheduler", "tls://127.0.0.1:1"], "TLS settings go in Dask's configuration")]:
         result = run_cli("batch", klass, "--out", tmp_path / "out", *args)
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
 

@@ -106,7 +106,9 @@ def connect(options: BatchOptions, students: int, say):
         except OSError as exc:
             raise UsageError(f"cannot use the Dask cluster at {address}: {exc or type(exc).__name__}") from None
         except (TypeError, ValueError) as exc:  # e.g. tls:// without TLS settings
-            raise UsageError(f"cannot connect to {address}: {exc}") from None
+            hint = ("; the client's TLS settings go in Dask's configuration, ~/.config/dask/distributed.yaml (see the "
+                    "README's Grading on a cluster)") if address.startswith("tls://") else ""
+            raise UsageError(f"cannot connect to {address}: {exc}{hint}") from None
         if not client.nthreads():  # a batch system's jobs can stay queued for a long time
             say(f"waiting for the first worker of the Dask cluster at {address} (at most "
                 f"{options.cluster_start_wait:g} s: --cluster-start-wait)")
