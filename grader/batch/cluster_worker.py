@@ -59,13 +59,13 @@ class GraderPlugin(WorkerPlugin):
         process = self.grading
         try:
             return process.grade(entries, options, self.zygote_path)
-        except (EOFError, OSError, ValueError):  # ValueError: its pipes were closed by a stop
+        except EOFError:
             if self.stopped:
                 return {"failed": STOPPED}
-            status = process.process.wait()
             sync(self.worker.loop, self._restart_grading)
             return {"failed": f"grader error, not the student's: the grading process of a cluster worker ended "
-                              f"(exit status {status}) while grading this student; a rerun regrades them"}
+                              f"(exit status {process.exit_status()}) while grading this student; a rerun regrades "
+                              "them"}
 
     def warnings(self) -> str | None:
         """What this worker's batch output should say once: missing protections, and why its students'

@@ -25,11 +25,18 @@ class GradingProcess:
 
     def grade(self, entries: list[tuple[str, str, str]], options, zygote_path: str | None) -> dict:
         """grade_chunk's reports as {"reports": [{"report": JSON report, "pytest_json": ...}]}, or {"failed": why}.
-        Raises EOFError or OSError where the process was killed or died meanwhile."""
+        Raises EOFError where the process was killed or died meanwhile."""
         with self.lock:
-            pickle.dump((entries, options, zygote_path), self.process.stdin)
-            self.process.stdin.flush()
-            return pickle.load(self.process.stdout)
+            try:
+                pickle.dump((entries, options, zygote_path), self.process.stdin)
+                self.process.stdin.flush()
+                return pickle.load(self.process.stdout)
+            except (OSError, ValueError, pickle.UnpicklingError) as exc:  # a pipe closed, or a reply cut short
+                raise EOFError(str(exc)) from None
+
+    def exit_status(self) -> int:
+        """How it ended (-N for signal N), once it has ended."""
+        return self.process.wait()
 
     def kill(self):
         """End it and every student worker it started; from any thread (a chunk it grades raises EOFError)."""
