@@ -9,6 +9,7 @@ smallest node, with one single-threaded worker per core. TLS is required: the ce
 configuration (~/.config/dask/distributed.yaml), which the README shows how to write.
 """
 import argparse
+import importlib.util
 import subprocess
 import sys
 
@@ -16,7 +17,11 @@ import sys
 def node_size(partition: str | None) -> tuple[int, int]:
     """(cores, memory in MB) of the partition's smallest node: a job asking for more would wait for ever."""
     command = ["sinfo", "--noheader", "--Node", "--format", "%c %m", *(["--partition", partition] if partition else [])]
-    listed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    try:
+        listed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        said = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines()
+        sys.exit(f"slurm_batch: cannot ask SLURM for its nodes: {said[-1] if said else exc}")
     sizes = [line.split() for line in listed.splitlines()]
     if not sizes:
         sys.exit(f"slurm_batch: sinfo lists no node{f' in partition {partition}' if partition else ''}")
@@ -56,6 +61,8 @@ def main(argv=None) -> int:
     batch = options.batch[1:] if options.batch[:1] == ["--"] else options.batch
     if not batch:
         parser.error("give the batch's arguments after --: SUBMISSIONS --out OUT")
+    if importlib.util.find_spec("dask_jobqueue") is None:
+        sys.exit("slurm_batch: needs dask-jobqueue: pip install 'attention-exercises[cluster]'")
 
     from distributed import Client
 
