@@ -68,6 +68,7 @@ def command_parser(command):
         parser.add_argument("out_dir", metavar="OUT_DIR")
         parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
     elif command == "batch":
+        from grader.batch.options import BatchOptions
         parser.description = "Grade a whole class: reports, feedback pages, grades.csv and a summary page."
         parser.add_argument("submissions", metavar="SUBMISSIONS_DIR")
         parser.add_argument("--out", required=True, metavar="OUT_DIR")
@@ -81,6 +82,13 @@ def command_parser(command):
         parser.add_argument("--scheduler", metavar="ADDRESS",
                             help="grade on a Dask cluster: its scheduler's address (tls://...), or local:N to start N "
                                  "local worker processes (needs the cluster extra)")
+        defaults = BatchOptions()
+        parser.add_argument("--cluster-start-wait", type=float, default=defaults.cluster_start_wait, metavar="SECONDS",
+                            help="with --scheduler: how long to wait for the cluster's first worker, whose job may be "
+                                 f"queued (default: {defaults.cluster_start_wait:g})")
+        parser.add_argument("--cluster-wait", type=float, default=defaults.cluster_wait, metavar="SECONDS",
+                            help="with --scheduler: stop once no worker has been connected for this long mid-batch; "
+                                 f"the students not graded get error reports (default: {defaults.cluster_wait:g})")
         _grading_options(parser)
     elif command == "gradescope":
         parser.description = "Build a Gradescope autograder zip (setup.sh and run_autograder at its top)."
@@ -214,7 +222,8 @@ def run_command(command, options) -> None:
         batch_options = BatchOptions(device=options.device, timeout=options.timeout,
                                      config=Path(options.config) if options.config else ASSIGNMENT_FILE,
                                      sandbox=options.sandbox, memory_gb=options.memory, pytest_json=options.pytest_json,
-                                     jobs=options.jobs, scheduler=options.scheduler)
+                                     jobs=options.jobs, scheduler=options.scheduler,
+                                     cluster_start_wait=options.cluster_start_wait, cluster_wait=options.cluster_wait)
         with progress_bar() as on_progress:
             summary = grade_class(options.submissions, options.out, options=batch_options, force=options.force,
                                   students=options.student, on_progress=on_progress, on_warning=print_warning)

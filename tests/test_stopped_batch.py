@@ -1,6 +1,5 @@
 """A batch stopped by a signal to its main process alone leaves nothing running and nothing behind, and a
 rerun completes the class (timeout, job schedulers and dropped ssh sessions signal only that process)."""
-import contextlib
 import importlib.util
 import os
 import signal
@@ -13,38 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, solution_source
+from process_tree import command_lines, descendants, grading, running
 
 STUDENTS = ("ada", "bob", "cy", "dee")
 SLOW_TOP_LEVEL = solution_source() + "\nimport time\ntime.sleep(2)  # a slow demo at the end of the file\n"
-
-
-def process_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state) of every process."""
-    table = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            table[int(name)] = (int(stat[1]), stat[0])
-    return table
-
-
-def descendants(root: int) -> set[int]:
-    table = process_table()
-    found, todo = set(), [root]
-    while todo:
-        parent = todo.pop()
-        children = [pid for pid, (ppid, _) in table.items() if ppid == parent and pid not in found]
-        found.update(children)
-        todo.extend(children)
-    return found
-
-
-def running(pids: set[int]) -> set[int]:
-    table = process_table()
-    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
 
 
 def grader_folders() -> set[str]:
@@ -60,10 +31,7 @@ def start_batch(submissions: Path, out: Path, parallelism: list[str]) -> subproc
 
 def grading_started(pids: set[int], zygotes: int) -> bool:
     """Whether students are being graded: a worker started on its own, or forked by one of the zygotes."""
-    commands = []
-    for pid in running(pids):
-        with contextlib.suppress(OSError):
-            commands.append(Path(f"/proc/{pid}/cmdline").read_text(errors="replace"))
+    commands = command_lines(pids).values()
     return any("grader.worker" in c for c in commands) or sum("grader.zygote" in c for c in commands) > 2 * zygotes
 
 
@@ -111,3 +79,43 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
     assert (out / "grades.csv").read_text().count(",100.00,100.00,graded") == len(STUDENTS)
     assert not grader_folders() - earlier_folders, "the rerun removes what the killed batch left"
     assert not (out / ".unpacked").exists() and not list(out.glob("**/*.part"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                    reason="Dask is the cluster extra: pip install -e '.[cluster]'")
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_batch_ends_its_chunks_on_a_cluster_it_does_not_own_within_10_s(stop, tmp_path):
+    """SIGTERM stops the batch, which cancels its chunks; after SIGKILL the scheduler sees its client gone and
+    cancels them. Either way the workers live on, grade nothing and keep no folder of the batch, and the
+    cluster grades the next batch."""
+    from dask_cluster import external_cluster
+
+    stopped, fine = tmp_path / "stopped", tmp_path / "fine"
+    stopped.mkdir()
+    fine.mkdir()
+    for student in STUDENTS:  # each slower than the 10 s a stop may take
+        (stopped / f"{student}.py").write_text(solution_source() + "\nimport time\ntime.sleep(30)\n")
+    (fine / "ada.py").write_text(solution_source())
+    with external_cluster(tmp_path / "cluster", workers=2) as cluster:
+        workers = {worker.pid for worker in cluster.workers}
+        batch = start_batch(stopped, tmp_path / "out", ["--scheduler", cluster.address])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not grading_started(set().union(*map(descendants, workers)), 2):
+            time.sleep(0.2)
+        time.sleep(1)
+        os.kill(batch.pid, getattr(signal, stop))
+        stopped_at = time.monotonic()
+        batch.wait(timeout=60)
+        while time.monotonic() < stopped_at + 10 and (grading(set().union(*map(descendants, workers)))
+                                                      or list(cluster.tmp.glob("grader-*"))):
+            time.sleep(0.1)
+        assert not grading(set().union(*map(descendants, workers))), f"still grading 10 s after {stop}"
+        assert not list(cluster.tmp.glob("grader-*")), "a stopped batch's folders stay on its workers"
+        assert running(workers) == workers, "the workers themselves live on"
+
+        after = subprocess.run([sys.executable, "-m", "grader", "batch", str(fine), "--out", str(tmp_path / "after"),
+                                "--scheduler", cluster.address], cwd=ROOT, capture_output=True, text=True,
+                               timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert after.returncode == 0, after.stderr
+    assert (tmp_path / "after" / "grades.csv").read_text().count(",100.00,100.00,graded") == 1

@@ -21,6 +21,8 @@ class BatchOptions:
     pytest_json: bool = False  # also write reports/<student>.pytest.json
     jobs: int | None = None  # grading processes at once (default: the cores); not with a scheduler
     scheduler: str | None = None  # a Dask scheduler's address, or local:N
+    cluster_start_wait: float = 600.0  # seconds to wait for a cluster's first worker (jobs can stay queued long)
+    cluster_wait: float = 120.0  # seconds mid-batch without any worker before the batch stops
 
     def validated(self) -> Catalogue:
         """The assignment's catalogue; raises UsageError for a bad option before anything is graded."""
@@ -34,6 +36,10 @@ class BatchOptions:
             raise UsageError("--jobs and --scheduler do not go together: the cluster's workers set the parallelism")
         if self.jobs is not None and self.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, not {self.jobs}")
+        for option, seconds in (("--cluster-start-wait", self.cluster_start_wait),
+                                ("--cluster-wait", self.cluster_wait)):
+            if not seconds > 0:
+                raise UsageError(f"{option} must be a number of seconds above 0, not {seconds:g}")
         return catalogue
 
     def grading_fields(self) -> dict:
