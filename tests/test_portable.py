@@ -148,3 +148,18 @@ def test_the_portable_backend_grades_every_submission_as_the_linux_backend(corpu
     grades = {folder: list(csv.reader(path.open())) for folder, path in (
         ("linux", corpus_batch / "out" / "grades.csv"), ("portable", tmp_path / "portable" / "grades.csv"))}
     assert len(grades["linux"]) > 80 and grades["portable"] == grades["linux"]
+
+
+def test_a_portable_worker_that_ends_before_it_connects_could_not_start(monkeypatch, write):
+    """The grader's failure, reported as such, and the grading process goes on (no traceback)."""
+    from grader import sandbox
+    from grader.catalogue import load
+    from grader.pipeline import grade_submission
+    from grader.submission import locate
+
+    monkeypatch.setattr(sandbox, "python_executable", lambda: shutil.which("false"))
+    portable = sandbox.Sandbox(None, False, sandbox.portable_missing(), backend="portable")
+    report = grade_submission(locate(str(write("attention.py", solution_source()))), load(),
+                              concepts=("attention_scores",), sandbox=portable)
+    assert report.grader_fault and report.status == "error"
+    assert report.error.startswith("grader error, not the student's: the worker could not start"), report.error

@@ -14,9 +14,6 @@ from grader.limits import Limits
 from grader.output import PrintedOutput
 from grader.sandbox import Sandbox
 
-START_TIMEOUT = 60.0  # seconds for a worker to start, import torch and be ready to read its first request
-
-
 @dataclass
 class Launcher:
     """Starts the workers of one grading session: on `device`, within `limits`, confined as `sandbox` says.
@@ -35,7 +32,7 @@ class Launcher:
         if self.sandbox.backend == "portable":
             from grader.isolation.portable import PortableWorker
 
-            return PortableWorker(self.device, printed, self.limits, import_dir, START_TIMEOUT)
+            return PortableWorker(self.device, printed, self.limits, import_dir)
         from grader.isolation.linux import ForkedWorker, WorkerProcess
         from grader.zygote_client import ZygoteError
 

@@ -13,7 +13,6 @@ import secrets
 import socket
 import subprocess
 import threading
-import time
 
 from grader import sandbox as machine  # python_executable read at each start: tests replace it
 from grader.isolation.channel import WorkerChannel, ended_process, remaining
@@ -30,14 +29,13 @@ ACCEPT_POLL = 0.1  # seconds between checks that the starting worker is still al
 class PortableWorker(WorkerChannel):
     """A worker process on a loopback connection; its printed output is read by a thread."""
 
-    def __init__(self, device: str, printed: PrintedOutput, limits: Limits, import_dir: str | None,
-                 start_timeout: float):
+    def __init__(self, device: str, printed: PrintedOutput, limits: Limits, import_dir: str | None):
         from pathlib import Path
 
         self._begin(printed)
         self.search_path = import_dir
-        self.start_deadline = time.monotonic() + start_timeout
         self.connection = None
+        self.unsent = bytearray()  # requests made while the worker starts (imports torch), sent once it connects
         self.scratch = scratch_folder("worker")
         self.token = secrets.token_hex(TOKEN_BYTES // 2)
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -80,8 +78,9 @@ class PortableWorker(WorkerChannel):
                 self.printed.add(chunk)
 
     def _connected(self, deadline: float) -> socket.socket | None:
-        """The worker's connection, once it has proved itself with its token; None if it ended first or the
-        deadline passed (a stranger's connection is closed and ignored)."""
+        """The worker's connection, once it has proved itself with its token and been sent what waited for it;
+        None if it ended first or the deadline passed (a stranger's connection is closed and ignored). Raises
+        socket.timeout or OSError where what waited cannot be sent."""
         while self.connection is None:
             self._drain_output()
             if self.process.poll() is not None or remaining(deadline) <= 0:
@@ -100,27 +99,31 @@ class PortableWorker(WorkerChannel):
                 connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self.connection = connection
                 self.listener.close()
+                connection.sendall(self.unsent)
+                self.unsent = bytearray()
             else:
                 connection.close()
         return self.connection
 
     def _write_some(self, view: memoryview, deadline: float) -> int:
-        # A worker that is still importing torch has not connected yet: its first request waits for it.
-        connection = self._connected(max(deadline, self.start_deadline))
-        if connection is None:
-            if self.process.poll() is not None:
-                raise StudentCrash("the worker process died")
-            raise StudentTimeout("the worker stopped reading requests")
-        connection.settimeout(max(remaining(deadline), 0.001))
+        if self.connection is None:  # still starting: the request waits, and this process goes on meanwhile
+            self.unsent += view
+            return len(view)
+        self.connection.settimeout(max(remaining(deadline), 0.001))
         try:
-            return connection.send(view)
+            return self.connection.send(view)
         except socket.timeout:
             raise StudentTimeout("the worker stopped reading requests") from None
         except OSError:
             raise StudentCrash("the worker process died") from None
 
     def _read_some(self, most: int, deadline: float) -> bytes | None:
-        connection = self._connected(deadline)
+        try:
+            connection = self._connected(deadline)
+        except socket.timeout:
+            return None
+        except OSError:  # it ended while what waited for it was sent
+            return b""
         if connection is None:
             return b"" if self.process.poll() is not None else None
         while True:
