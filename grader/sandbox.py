@@ -8,8 +8,9 @@ limit binds per worker as root, which drops each worker to an unprivileged uid o
 reach the Python installation; elsewhere workers keep root's uid, as they keep an ordinary user's), and on
 Linux 5.14 or newer, which counts it per user namespace and gives each worker one. Resource limits
 (memory, CPU time, file size; processes where they bind) apply with or without bubblewrap.
-`Sandbox.missing` says which protections this machine lacks. Where neither bubblewrap nor another uid
-works (macOS, Windows, an ordinary user without user namespaces), workers start through the portable backend.
+`Sandbox.missing` says which protections this machine lacks. On macOS and Windows (or where
+GRADER_ISOLATION=portable asks for it) workers start through the portable backend; on Linux without bubblewrap
+or another uid they start unconfined, with resource limits only, through the linux backend.
 Nothing here imports a POSIX-only module at import time: this module is imported on every OS.
 """
 import os
@@ -36,7 +37,7 @@ WORKER_ENV = {"PYTHONHASHSEED": "0", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBY
 PASSED_THROUGH = ("ATEN_CPU_CAPABILITY",)
 SANDBOX_UID_BASE = SPAWNED_UIDS.start  # unprivileged uids for workers when the grader runs as root
 FORCE_BACKEND = "GRADER_ISOLATION"  # =portable starts workers as on macOS and Windows, for tests on Linux
-PORTABLE_MISSING = ("file-system isolation", "network isolation", "a process namespace", "a process-count limit")
+UNCONFINED_MISSING = ("file-system isolation", "network isolation", "a process namespace", "a process-count limit")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def detect(enabled: bool = True) -> Sandbox:
     """Probe once per process whether bubblewrap works here (Ubuntu 24.04 may forbid user namespaces)."""
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     if os.environ.get(FORCE_BACKEND) == "portable" or not sys.platform.startswith("linux"):
-        return Sandbox(None, False, portable_missing() if enabled else ("a sandbox (--no-sandbox)",), backend="portable")
+        missing = unconfined_missing() if enabled else ("a sandbox (--no-sandbox)",)
+        return Sandbox(None, False, missing, backend="portable")
     if not enabled:
         return Sandbox(None, False, ("a sandbox (--no-sandbox)",))
     bwrap = shutil.which("bwrap")
@@ -85,7 +87,7 @@ def detect(enabled: bool = True) -> Sandbox:
         # Without namespaces, root can still run workers as an unprivileged user (as in Gradescope's containers).
         if root and can_run_python_as(SANDBOX_UID_BASE):
             return Sandbox(None, True, ("file-system isolation", "network isolation", "a process namespace"))
-        return Sandbox(None, False, portable_missing())
+        return Sandbox(None, False, unconfined_missing())
     if root and not shutil.which("setpriv"):
         return Sandbox(bwrap, False, ("a process-count limit (setpriv not found)",))
     if root and can_run_python_as(SANDBOX_UID_BASE, bwrap):
@@ -100,14 +102,14 @@ def detect(enabled: bool = True) -> Sandbox:
                                   "counts processes per user namespace)",))
 
 
-def portable_missing() -> tuple[str, ...]:
-    """What a worker of the portable backend lacks here: the namespaces and the process count everywhere, and
-    on Windows the resource limits too (there is no setrlimit; a Job Object would give them)."""
+def unconfined_missing() -> tuple[str, ...]:
+    """What a worker without bubblewrap or a uid of its own lacks here: the namespaces and the process count
+    everywhere, and on Windows the resource limits too (there is no setrlimit; a Job Object would give them)."""
     if sys.platform == "win32":
-        return (*PORTABLE_MISSING, "memory, CPU-time and file-size limits")
+        return (*UNCONFINED_MISSING, "memory, CPU-time and file-size limits")
     if sys.platform == "darwin":
-        return (*PORTABLE_MISSING, "a memory limit wherever macOS refuses one")
-    return PORTABLE_MISSING
+        return (*UNCONFINED_MISSING, "a memory limit wherever macOS refuses one")
+    return UNCONFINED_MISSING
 
 
 # In a new user namespace, a limit of two processes lets one child fork where the kernel counts processes per

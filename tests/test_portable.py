@@ -158,7 +158,7 @@ def test_a_portable_worker_that_ends_before_it_connects_could_not_start(monkeypa
     from grader.submission import locate
 
     monkeypatch.setattr(sandbox, "python_executable", lambda: shutil.which("false"))
-    portable = sandbox.Sandbox(None, False, sandbox.portable_missing(), backend="portable")
+    portable = sandbox.Sandbox(None, False, sandbox.unconfined_missing(), backend="portable")
     report = grade_submission(locate(str(write("attention.py", solution_source()))), load(),
                               concepts=("attention_scores",), sandbox=portable)
     assert report.grader_fault and report.status == "error"
