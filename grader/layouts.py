@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from grader.catalogue import registry
 from grader.checks import Diagnosis, Weights, close, randn
 from grader.proxy import StudentError
 from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, Family
@@ -20,8 +21,6 @@ from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, Family
 ROLES = ("query", "key", "value")
 SHORT = {"query": "q", "key": "k", "value": "v"}
 CONTRACT_NAMES = ("W_query", "W_key", "W_value")
-# The concept that pays when a class leaves the attribute contract or cannot be given known weights.
-OWN_CONCEPT = {"CausalAttention": "causal_mask", "MultiHeadAttention": "multihead_attention"}
 # (d_in, d_out, context_length, num_heads) of the recognition build: d_in, d_out, 3 * d_out and head_dim differ.
 RECOGNITION_SIZES = {"CausalAttention": (3, 4, 5, 1), "MultiHeadAttention": (3, 4, 5, 2)}
 RECOGNITION_SEED = 91
@@ -161,13 +160,14 @@ class Unrecognised:
 class LayoutUnknown(Diagnosis):
     """A check needs known weights in a module whose layout was not recognised.
 
-    It fails in the module's own concept and is skipped (not counted) everywhere else.
+    It fails in the module's own concept, the first in the registry that needs it, and is skipped (not counted)
+    everywhere else.
     """
 
     def __init__(self, unrecognised: Unrecognised):
         super().__init__(f"could not run: known weights cannot be given to {unrecognised.module} "
                          f"(looked for {LOOKED_FOR}; found {unrecognised.found})")
-        self.owner = OWN_CONCEPT[unrecognised.module]
+        self.owner = registry().first_needing(unrecognised.module)
 
 
 # --- finding tensors in a module's description ------------------------------------------------

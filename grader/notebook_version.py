@@ -9,7 +9,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from grader.catalogue import Catalogue
+from grader.catalogue import Catalogue, Concept
 from grader.errors import GraderError
 from grader.submission import CONTRACT_NAMES
 
@@ -21,23 +21,6 @@ ASSIGNMENT_NAME = "assignment.toml"  # the assignment file, next to the notebook
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")  # nbgrader's default Python stub
-
-# Each concept's test cell follows the last definition its tests use (hidden tests included).
-TEST_AFTER = {
-    "attention_scores": "attention_scores",
-    "attention_weights": "attention_weights",
-    "context_vectors": "context_vectors",
-    "self_attention_v1": "SelfAttention_v1",
-    "self_attention_v2": "SelfAttention_v2",
-    "weight_transfer": "copy_weights_v2_to_v1",
-    "scaled_dot_product": "MultiHeadAttention",
-    "causal_mask": "MultiHeadAttention",
-    "attention_dropout": "MultiHeadAttention",
-    "buffers_and_devices": "MultiHeadAttention",
-    "multihead_wrapper": "MultiHeadAttention",
-    "multihead_attention": "MultiHeadAttention",
-    "gpt2_sizing": "gpt2_attention",
-}
 
 INTRO = """\
 # Attention exercises: from simplified self-attention to multi-head attention
@@ -52,6 +35,12 @@ that concept, with the mistake it recognised.
 SECTION = re.compile(r"^# -+ (.+?) -+$")  # the section comments of solutions/attention.py
 
 
+def checked_after(concept: Concept) -> str:
+    """The definition after which a concept's graded check cell stands: the last its checks call (in the
+    registry), so that every check it holds can run; after the last definition for a concept that names none."""
+    return concept.definitions[-1] if concept.definitions else CONTRACT_NAMES[-1]
+
+
 def source_notebook(catalogue: Catalogue) -> dict:
     """The instructor's notebook: solutions inside nbgrader's markers, one autograded test cell per concept."""
     solutions = _read(SOLUTIONS_FILE)
@@ -63,9 +52,8 @@ def source_notebook(catalogue: Catalogue) -> dict:
             continue
         cells.append(_code(name, text, {"grade": False, "solution": True, "locked": False, "task": False,
                                         "schema_version": 3, "grade_id": name}))
-        # A concept not placed in TEST_AFTER is tested after the last definition, when everything exists.
         cells += [_test_cell(concept.id, concept.points) for concept in catalogue.concepts
-                  if TEST_AFTER.get(concept.id, CONTRACT_NAMES[-1]) == name]
+                  if checked_after(concept) == name]
     return {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                         "language": "python"},

@@ -31,9 +31,18 @@ LOAD_TIMEOUT = 60.0  # seconds to start the worker, import torch and run the sub
 class StudentError(StudentProblem):
     """Student code raised an exception."""
 
-    def __init__(self, error_type, message, where=None, not_implemented=False):
+    def __init__(self, error_type, message, where=None, not_implemented=False, definitions=()):
         self.error_type, self.message, self.where, self.not_implemented = error_type, message, where, not_implemented
+        self.definitions = definitions  # the student's top-level definitions it passed through, deepest first
         super().__init__(self.describe())
+
+    @property
+    def unwritten(self) -> str | None:
+        """The contract definition that is not written yet (its stub raised NotImplementedError), if that is
+        what this error is."""
+        if not self.not_implemented:
+            return None
+        return next((name for name in self.definitions if name in CONTRACT_NAMES), None)
 
     def describe(self):
         if self.not_implemented:
@@ -51,6 +60,7 @@ class BudgetSpent(StudentTimeout):
 class MissingName(StudentProblem):
     def __init__(self, name, problem):
         self.name = name
+        self.unwritten = name  # a definition that does not exist is not written yet
         super().__init__(f"{name} is not defined: {problem}")
 
 
@@ -185,8 +195,10 @@ class StudentProxy:
         self.last_strays = strays if type(strays) is int else 0
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
+            definitions = error.get("definitions")
             raise StudentError(str(error.get("type", "Error")), str(error.get("message", "")),
-                               error.get("where"), bool(error.get("not_implemented")))
+                               error.get("where"), bool(error.get("not_implemented")),
+                               tuple(str(name) for name in definitions) if isinstance(definitions, list) else ())
         if "protocol_error" in reply:
             raise StudentCrash(str(reply["protocol_error"]))
         if "ok" not in reply:

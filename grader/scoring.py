@@ -12,6 +12,11 @@ def concept_feedback(catalogue: Catalogue, concept_id: str, tests: list[TestOutc
     """Recognised misconceptions first, then what the failing tests said, then a generic hint if needed."""
     failing = [t for t in tests if t.status not in ("passed", "skipped")]
     if not failing:
+        unwritten = [t for t in tests if t.status == "skipped" and t.not_implemented]
+        if tests and len(unwritten) == len(tests):  # nothing it is judged on is written yet
+            names = catalogue.concept(concept_id).definitions
+            listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+            return (f"not implemented yet: it is judged on {listed}, and none of them is written yet",)
         return ()
     if all(t.not_implemented for t in failing):
         return (failing[0].message or "not implemented yet",)

@@ -138,6 +138,18 @@ def student_location(exc, filenames):
     return where
 
 
+def student_definitions(exc, filenames) -> list[str]:
+    """The top-level definitions of the student's code the traceback passed through, deepest first: the
+    `CausalAttention` of `CausalAttention.forward`, the function's own name for a function."""
+    names = []
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename in filenames:
+            name = frame.f_code.co_qualname.split(".", 1)[0]
+            if name != "<module>":
+                names.insert(0, name)
+    return list(dict.fromkeys(names))
+
+
 def describe_error(exc, filenames):
     message = str(exc) if not isinstance(exc, SyntaxError) else exc.msg
     return {
@@ -145,6 +157,7 @@ def describe_error(exc, filenames):
         "message": message[:2000],
         "where": student_location(exc, filenames),
         "not_implemented": isinstance(exc, NotImplementedError),
+        "definitions": student_definitions(exc, filenames),
     }
 
 

@@ -7,6 +7,7 @@ attention-weight matrix itself. Nothing of a hidden test is used here: the examp
 """
 import torch
 
+from grader.catalogue import registry
 from grader.checks import Weights, weights_problem
 from grader.layouts import layout_of
 from grader.probes import BOOK_INPUTS
@@ -153,9 +154,9 @@ def _per_head(name, draw, expected):
     return [(f"{name}, head {h + 1}", heads(h), expected[h]) for h in range(2)]
 
 
-RECORDERS = {"attention_weights": attention_weights, "scaled_dot_product": scaled_dot_product,
-             "causal_mask": causal_mask, "attention_dropout": attention_dropout,
-             "multihead_wrapper": multihead_wrapper, "multihead_attention": multihead_attention}
+# One recorder for each concept whose registry entry has pictures, named as the concept.
+RECORDERS = {recorder.__name__: recorder for recorder in (attention_weights, scaled_dot_product, causal_mask,
+                                                          attention_dropout, multihead_wrapper, multihead_attention)}
 
 
 def record(student, concept: str, explain) -> list[Picture]:
@@ -165,9 +166,9 @@ def record(student, concept: str, explain) -> list[Picture]:
     expected matrix or, for dropout, a getter for the student's own training-mode one. `explain(exc)` turns
     what the student's code raised into the problem a picture states instead of a matrix.
     """
-    if concept not in RECORDERS:
+    other_is = registry().concept(concept).pictures
+    if other_is is None:
         return []
-    other_is = "training" if concept == "attention_dropout" else "expected"
     try:
         panels = RECORDERS[concept](student)
     except Exception as exc:  # noqa: BLE001 - no expected side (a release without this example stored): say why
