@@ -4,6 +4,7 @@ Everything here runs in the trusted process, on tensors that came back from the 
 """
 import functools
 import itertools
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -26,6 +27,15 @@ class Diagnosis(AssertionError):
     def __init__(self, message: str, misconception: str | None = None):
         super().__init__(message)
         self.misconception = misconception
+
+
+def misconception_of_error(error_type: str, where: str | None) -> str | None:
+    """The catalogued mistake an error of the student's code shows by itself, if any: a shape error on a line
+    that uses .T, which on a batched tensor reverses every dimension instead of swapping the last two."""
+    code = (where or "").split(": ", 1)[-1]
+    if error_type == "RuntimeError" and re.search(r"\.T\b", code):
+        return "transpose_of_a_batch"
+    return None
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor) -> bool:

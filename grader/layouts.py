@@ -16,7 +16,7 @@ import torch
 from grader.catalogue import registry
 from grader.checks import Diagnosis, Weights, close, randn
 from grader.proxy import StudentError
-from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, Family
+from grader.reference import CAUSAL_AXES, MULTIHEAD_AXES, Family
 
 ROLES = ("query", "key", "value")
 SHORT = {"query": "q", "key": "k", "value": "v"}
@@ -344,9 +344,7 @@ def probe_weights(module: str, biases: bool) -> Weights:
 
 
 def reference_axes(module: str) -> dict:
-    if module == "MultiHeadAttention":
-        return {"scale": SCALE, "mask": MASK, "heads": HEADS, "out_proj_choice": OUT_PROJ}
-    return {"scale": tuple(s for s in SCALE if s != "scaled_by_model_dim:d_out"), "mask": MASK}
+    return MULTIHEAD_AXES if module == "MultiHeadAttention" else CAUSAL_AXES
 
 
 def probe_family(module: str, biases: bool, x, num_heads) -> Family:

@@ -29,6 +29,7 @@ def _mask(num_tokens, choice):
         "mask_after_softmax": ones.triu(1),
         "mask_includes_diagonal": ones.triu(0),
         "mask_wrong_triangle": ones.tril(-1),
+        "mask_not_applied": ~ones,  # computed, never applied: masked_fill without its underscore
     }[choice]
 
 
@@ -95,7 +96,8 @@ def _attention(x, w_query, w_key, w_value, b_query=None, b_key=None, b_value=Non
         scores = scores.masked_fill(_mask(num_tokens, mask).to(scores.device), fill)
     divisor = {"correct": head_dim ** 0.5, "unscaled_scores": 1.0, "scaled_by_dk": float(head_dim),
                "scaled_by_model_dim:d_out": d_out ** 0.5, "scaled_by_model_dim:d_in": d_in ** 0.5}[scale]
-    weights = torch.softmax(scores / divisor, dim=-1 if softmax == "correct" else -2)  # (..., h, T, T)
+    dim = {"correct": -1, "softmax_wrong_dim": -2, "softmax_wrong_dim:heads": -3}[softmax]
+    weights = torch.softmax(scores / divisor, dim=dim)  # (..., h, T, T)
     if causal and mask == "mask_after_softmax":
         weights = weights.masked_fill(_mask(num_tokens, mask).to(weights.device), 0.0)
     context = weights @ vals  # (..., h, T, hd)

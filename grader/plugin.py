@@ -11,7 +11,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from grader.catalogue import registry
-from grader.checks import VISIBILITIES, Diagnosis
+from grader.checks import VISIBILITIES, Diagnosis, misconception_of_error
 from grader.errors import GraderError
 from grader.feedback import example
 from grader.proxy import StudentProblem, WorkerStartFailure
@@ -23,7 +23,8 @@ def classify(exc: BaseException) -> dict:
     decided here once."""
     if isinstance(exc, StudentProblem):
         return {"status": exc.status, "message": str(exc),
-                "not_implemented": bool(getattr(exc, "not_implemented", False))}
+                "not_implemented": bool(getattr(exc, "not_implemented", False)),
+                "misconception": misconception_of_error(getattr(exc, "error_type", ""), getattr(exc, "where", None))}
     if isinstance(exc, Diagnosis):
         return {"status": "failed", "message": str(exc), "misconception": exc.misconception}
     if isinstance(exc, AssertionError):
@@ -36,9 +37,11 @@ def classify(exc: BaseException) -> dict:
     return {"status": "error", "message": internal, "fault": internal}
 
 
-def unwritten_message(definition: str) -> str:
-    """Why a check is not counted: it calls a definition that its concept can be judged without."""
-    return f"{definition} is not written yet: the checks of other concepts that call it are not counted"
+def not_counted_message(definition: str, unwritten: bool) -> str:
+    """Why a check is not counted: a definition it calls, one its concept can be judged without, is not written
+    yet or raised an error. That is charged once, in the concepts that need the definition."""
+    problem = "is not written yet" if unwritten else "raised an error (see its own concepts)"
+    return f"{definition} {problem}: the checks of other concepts that call it are not counted"
 
 
 def concept_of(item) -> str:
@@ -173,9 +176,11 @@ class GradingPlugin:
         owner = getattr(exc, "owner", None)  # see grader.layouts.LayoutUnknown
         if owner is not None and owner != concept_of(item):
             return {"status": "skipped", "message": str(exc)}
-        unwritten = getattr(exc, "unwritten", None)  # a definition that is missing or still its stub
-        if unwritten is not None and registry().judged_without(concept_of(item), unwritten):
-            return {"status": "skipped", "message": unwritten_message(unwritten), "not_implemented": True}
+        definition = getattr(exc, "definition", None)  # where the student's error arose (see StudentError)
+        if definition is not None and registry().judged_without(concept_of(item), definition):
+            unwritten = bool(getattr(exc, "not_implemented", False))
+            return {"status": "skipped", "message": not_counted_message(definition, unwritten),
+                    "not_implemented": unwritten}
         return classify(exc)
 
     def _record(self, item):

@@ -5,20 +5,20 @@ reproducing the random stream, so a correct solution gets full marks whatever or
 student release; checks only the hidden suites use live in those suites.
 """
 import math
+from dataclasses import replace
 
 import torch
 
-from grader.checks import Diagnosis, Weights, close, expect_close, judge, shape_text, weights_problem
+from grader.checks import (Diagnosis, Weights, close, expect_close, judge, misconception_of_error, shape_text,
+                           weights_problem)
 from grader.layouts import RECOGNITION_SIZES, layout_of, square_tensors
 from grader.proxy import StudentError
-from grader.reference import HEADS, MASK, OUT_PROJ, SCALE, SOFTMAX, VALUES  # noqa: F401 - the suites' axes
+from grader.reference import (CAUSAL_AXES, HEADS, MASK, MULTIHEAD_AXES, OUT_PROJ, SCALE,  # noqa: F401 - the suites' axes
+                              SINGLE_HEAD_SCALE, SOFTMAX, VALUES)
 
 # The book's six-token, three-dimensional example ("Your journey starts with one step").
 BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64],
                             [0.22, 0.58, 0.33], [0.77, 0.25, 0.10], [0.05, 0.80, 0.55]])
-
-# With one head d_k is d_out, so scaling by the model width is the correct choice there.
-SINGLE_HEAD_SCALE = tuple(s for s in SCALE if s != "scaled_by_model_dim:d_out")  # d_out is d_k with one head
 
 
 # SelfAttention_v1/v2's choices: which projection gives the values, the scale, and the softmax's dimension.
@@ -58,6 +58,16 @@ def attention_module(student, name, *args, weights: Weights, num_heads=None, **k
     return module
 
 
+def without_absent_out_proj_bias(module, layout, weights: Weights) -> Weights:
+    """The weights as the module holds them: an output projection without a bias adds none (that is judged
+    once, by multihead_attention's structure check)."""
+    if layout.out_proj is None or weights.out_proj is None:
+        return weights
+    if layout.out_proj.bias is None or layout.out_proj.bias in module.loaded["absent"]:
+        return replace(weights, out_proj=(weights.out_proj[0], torch.zeros_like(weights.out_proj[1])))
+    return weights
+
+
 def causal_attention(student, d_in, d_out, context_length, dropout=0.0, seed=0, biases=False):
     weights = Weights.random(d_in, d_out, seed, biases=biases)
     return attention_module(student, "CausalAttention", d_in, d_out, context_length, dropout, weights=weights,
@@ -66,8 +76,9 @@ def causal_attention(student, d_in, d_out, context_length, dropout=0.0, seed=0, 
 
 def multihead_attention(student, d_in, d_out, context_length, num_heads, dropout=0.0, seed=0, biases=False):
     weights = Weights.random(d_in, d_out, seed, biases=biases, out_proj=True)
-    return attention_module(student, "MultiHeadAttention", d_in, d_out, context_length, dropout, weights=weights,
-                            num_heads=num_heads, qkv_bias=biases), weights
+    module = attention_module(student, "MultiHeadAttention", d_in, d_out, context_length, dropout, weights=weights,
+                              num_heads=num_heads, qkv_bias=biases)
+    return module, without_absent_out_proj_bias(module, layout_of(student, "MultiHeadAttention"), weights)
 
 
 def masks_of(module, context_length=None) -> dict:
@@ -85,9 +96,9 @@ def expect_no_student_error(call, what):
     try:
         return call()
     except StudentError as exc:
-        if exc.unwritten:
-            raise  # a definition not written yet is graded as such (see grader.plugin)
-        raise Diagnosis(f"{what} raised {exc}") from None
+        if exc.not_implemented:
+            raise  # graded as not written yet (see grader.plugin)
+        raise Diagnosis(f"{what} raised {exc}", misconception_of_error(exc.error_type, exc.where)) from None
 
 
 def one_hot_tokens(num_tokens):
@@ -142,12 +153,12 @@ def check_weight_transfer(student, d_in, d_out, seed):
 DROPOUT_TOKENS = 6
 
 
-def dropout_pair(student, value_weight=None, seed=51):
-    """The same weights in a CausalAttention with dropout 0.5 and one with dropout 0.0 (both in eval mode)."""
+def dropout_pair(student, value_weight=None, seed=51, p=0.5):
+    """The same weights in a CausalAttention with dropout p and one with dropout 0.0 (both in eval mode)."""
     n = DROPOUT_TOKENS
     random = Weights.random(n, n, seed)
     weights = Weights(random.query, random.key, torch.eye(n) if value_weight is None else value_weight)
-    return [attention_module(student, "CausalAttention", n, n, n, p, weights=weights) for p in (0.5, 0.0)]
+    return [attention_module(student, "CausalAttention", n, n, n, rate, weights=weights) for rate in (p, 0.0)]
 
 
 def seeded_pair(student, name):
@@ -166,18 +177,25 @@ def check_dropout_in_eval(student, name):
                         "dropout_in_eval")
 
 
-def check_dropout_in_training(student):
-    """In training each attention weight is dropped (0) or scaled by 1 / (1 - p) = 2."""
-    with_dropout, without = dropout_pair(student)
+def check_dropout_in_training(student, p=0.5, seed=7):
+    """In training each attention weight is dropped (0) or scaled by 1 / (1 - p) (2 for p = 0.5)."""
+    with_dropout, without = dropout_pair(student, p=p)
     x = one_hot_tokens(DROPOUT_TOKENS)
     weights = without(x)  # (1, T, T): the student's own attention weights
-    dropped = with_dropout.train()(x, seed=7)
+    dropped = with_dropout.train()(x, seed=seed)
     finite = weights.isfinite() & (weights.abs() > 1e-6)
-    kept = (dropped - 2 * weights).abs() <= 1e-5 + 1e-4 * weights.abs()
     zeroed = dropped.abs() <= 1e-6
-    if finite.any() and bool((kept | zeroed)[finite].all()) and bool(zeroed[finite].any()) \
-            and bool(kept[finite].any()):
+
+    def each_dropped_or_scaled_by(factor):
+        kept = (dropped - factor * weights).abs() <= 1e-5 + 1e-4 * factor * weights.abs()
+        return finite.any() and bool((kept | zeroed)[finite].all()) and bool(zeroed[finite].any()) \
+            and bool(kept[finite].any())
+
+    if each_dropped_or_scaled_by(1 / (1 - p)):
         return
+    if each_dropped_or_scaled_by(1 / p):
+        raise Diagnosis(f"in training mode with dropout={p} the kept attention weights are scaled by 1/p = "
+                        f"{1 / p:g} instead of 1/(1-p) = {1 / (1 - p):g}", "dropout_scaled_by_p")
     if close(dropped, weights):
         raise Diagnosis("in training mode dropout=0.5 changes nothing: dropout is not applied")
     if bool(dropped[weights.isfinite()].isnan().any()):
@@ -188,7 +206,8 @@ def check_dropout_in_training(student):
     if torch.allclose(rows, torch.ones_like(rows), atol=1e-5):
         raise Diagnosis("in training mode the attention weights still sum to 1 in every row, so dropout came "
                         "before the softmax", "dropout_on_scores")
-    raise Diagnosis("in training mode the attention weights are not each either dropped or scaled by 1/(1-p)")
+    raise Diagnosis(f"in training mode with dropout={p} the attention weights are not each either dropped (0) or "
+                    f"scaled by 1/(1-p) = {1 / (1 - p):g}")
 
 
 # --- the mask buffer --------------------------------------------------------------------------
@@ -227,21 +246,24 @@ def check_layout(student, name, attribute_contract: bool):
     layout = layout_of(student, name)
     if name == "MultiHeadAttention" and layout.out_proj is None:
         raise Diagnosis("MultiHeadAttention has no output projection (out_proj)", "missing_out_proj")
+    if name == "MultiHeadAttention":
+        d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[name]
+        info = student.build(name, d_in, d_out, context_length, 0.0, num_heads=num_heads).describe()  # qkv_bias=False
+        attributes = info["attributes"]
+        if layout.out_proj.bias is None or layout.out_proj.bias not in info["parameters"]:
+            raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
+                            f"an output projection ({layout.out_proj.describe()}) without a bias",
+                            "out_proj_without_bias")
     if not attribute_contract:
         return
     deviations = layout.contract_deviations()
     if deviations:
         raise Diagnosis(f"{name} does not keep the attribute contract, which asks for " + "; ".join(deviations))
     if name == "MultiHeadAttention":
-        d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[name]
-        info = student.build(name, d_in, d_out, context_length, 0.0, num_heads=num_heads).describe()
-        attributes = info["attributes"]
         if attributes.get("num_heads") != num_heads or attributes.get("head_dim") != d_out // num_heads:
             raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) should "
                             f"have the attributes num_heads={num_heads} and head_dim={d_out // num_heads}, has "
                             f"{attributes.get('num_heads')} and {attributes.get('head_dim')}")
-        if not info["modules"]["out_proj"]["has_bias"]:
-            raise Diagnosis("MultiHeadAttention.out_proj should be nn.Linear(d_out, d_out) with a bias")
 
 
 # --- multi-head ---------------------------------------------------------------------------------
@@ -253,10 +275,10 @@ def check_multihead_structure(student, device, d_in, d_out, num_tokens, num_head
                                           num_heads=num_heads, seed=seed, biases=biases)
     x = torch.randn(2, num_tokens, d_in, generator=torch.Generator().manual_seed(seed + 1))  # (b, T, d_in)
     output = module(x)
-    family = weights.family(x, {"heads": HEADS, "out_proj_choice": OUT_PROJ, "scale": SCALE, "mask": MASK},
-                            device=device, causal=True, num_heads=num_heads)
+    family = weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=num_heads)
     judge(output, family, "heads", "MultiHeadAttention(x)")
     judge(output, family, "out_proj_choice", "MultiHeadAttention(x)")
+    judge(output, family, "softmax", "MultiHeadAttention(x)")
 
 
 def check_wrapper_structure(student, num_heads):
@@ -309,10 +331,10 @@ HEAD_SIZE_NAMES = ("head_dim", "head_size", "d_head", "hd")
 
 
 def gpt2_parameter_counts(d_model) -> set[int]:
-    """The parameter counts of a d_model-wide attention module under each choice graded elsewhere:
-    with or without query/key/value biases, with or without the output projection."""
-    qkv, out_proj = 3 * d_model * d_model, d_model * d_model + d_model
-    return {qkv + bias + out for bias in (0, 3 * d_model) for out in (0, out_proj)}
+    """The parameter counts of a d_model-wide attention module under each choice graded elsewhere: with or
+    without query/key/value biases, with or without the output projection, and with or without its bias."""
+    qkv, out_proj = 3 * d_model * d_model, d_model * d_model
+    return {qkv + bias + out for bias in (0, 3 * d_model) for out in (0, out_proj, out_proj + d_model)}
 
 
 def head_count(info: dict) -> int | None:

@@ -37,11 +37,8 @@ class StudentError(StudentProblem):
         super().__init__(self.describe())
 
     @property
-    def unwritten(self) -> str | None:
-        """The contract definition that is not written yet (its stub raised NotImplementedError), if that is
-        what this error is."""
-        if not self.not_implemented:
-            return None
+    def definition(self) -> str | None:
+        """The definition of the contract the error arose in: the deepest one the traceback passed through."""
         return next((name for name in self.definitions if name in CONTRACT_NAMES), None)
 
     def describe(self):
@@ -60,7 +57,7 @@ class BudgetSpent(StudentTimeout):
 class MissingName(StudentProblem):
     def __init__(self, name, problem):
         self.name = name
-        self.unwritten = name  # a definition that does not exist is not written yet
+        self.definition, self.not_implemented = name, True  # a definition that does not exist is not written yet
         super().__init__(f"{name} is not defined: {problem}")
 
 

@@ -21,11 +21,19 @@ import torch
 # The choices a student makes, per axis: the first value is the correct one, the others name misconceptions
 # (an optional ":detail" tells apart two forms of the same misconception).
 SCALE = ("correct", "unscaled_scores", "scaled_by_dk", "scaled_by_model_dim:d_out", "scaled_by_model_dim:d_in")
-MASK = ("correct", "mask_includes_diagonal", "mask_wrong_triangle", "mask_filled_with_zero", "mask_after_softmax")
+MASK = ("correct", "mask_includes_diagonal", "mask_wrong_triangle", "mask_filled_with_zero", "mask_after_softmax",
+        "mask_not_applied")
 VALUES = ("correct", "wrong_value_projection:key", "wrong_value_projection:query")
 HEADS = ("correct", "split_without_transpose", "merge_without_transpose")
 OUT_PROJ = ("correct", "missing_out_proj")
 SOFTMAX = ("correct", "softmax_wrong_dim")  # over the queries (dim=-2) instead of the keys
+MULTIHEAD_SOFTMAX = (*SOFTMAX, "softmax_wrong_dim:heads")  # also over the heads (dim=1 of (b, h, T, T) scores)
+# With one head d_k is d_out, so scaling by the model width is the correct choice there.
+SINGLE_HEAD_SCALE = tuple(s for s in SCALE if s != "scaled_by_model_dim:d_out")
+
+# Every choice a test of CausalAttention or MultiHeadAttention adopts from the student, whichever axis it judges.
+CAUSAL_AXES = {"mask": MASK, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}
+MULTIHEAD_AXES = {"scale": SCALE, "mask": MASK, "heads": HEADS, "out_proj_choice": OUT_PROJ, "softmax": MULTIHEAD_SOFTMAX}
 
 STORED_OUTPUTS = Path(__file__).with_name("reference_outputs.pt")  # in a student release
 LIVE_MODULE = "grader.live_reference"  # the implementation, which a student release leaves out

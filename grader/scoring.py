@@ -12,12 +12,14 @@ def concept_feedback(catalogue: Catalogue, concept_id: str, tests: list[TestOutc
     """Recognised misconceptions first, then what the failing tests said, then a generic hint if needed."""
     failing = [t for t in tests if t.status not in ("passed", "skipped")]
     if not failing:
-        unwritten = [t for t in tests if t.status == "skipped" and t.not_implemented]
-        if tests and len(unwritten) == len(tests):  # nothing it is judged on is written yet
-            names = catalogue.concept(concept_id).definitions
-            listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+        if not tests or any(t.status != "skipped" for t in tests):
+            return ()
+        # Nothing it is judged on could run: each definition is missing, unwritten or raised an error.
+        names = catalogue.concept(concept_id).definitions
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+        if all(t.not_implemented for t in tests):
             return (f"not implemented yet: it is judged on {listed}, and none of them is written yet",)
-        return ()
+        return (f"not graded: it is judged on {listed}, and none of them ran", *dict.fromkeys(t.message for t in tests))
     if all(t.not_implemented for t in failing):
         return (failing[0].message or "not implemented yet",)
     feedback = [catalogue.misconceptions[m].feedback for m in dict.fromkeys(t.misconception for t in failing)

@@ -140,6 +140,8 @@ CAUSAL_SOFTMAX = "attn_weights = torch.softmax(attn_scores / keys.shape[-1] ** 0
 CAUSAL_MASKING = "attn_scores.masked_fill_(self.mask.bool()[:num_tokens, :num_tokens], -torch.inf)\n        " \
                  + CAUSAL_SOFTMAX
 CAUSAL_DROPOUT = "attn_weights = self.dropout(attn_weights)\n        return attn_weights @ values  # (b, T, d_out)"
+MHA_SOFTMAX = "attn_weights = torch.softmax(attn_scores / self.head_dim ** 0.5, dim=-1)  # (b, h, T, T)"
+MHA_OUT_PROJ = "out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs"
 MHA_SPLITS = [(f"{name} = {name}.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)",
                f"{name} = {name}.reshape(b, self.num_heads, num_tokens, self.head_dim)")
               for name in ("keys", "queries", "values")]
@@ -169,6 +171,17 @@ MISTAKES = {
     "heads_share_weights": [("[CausalAttention(d_in, d_out, context_length, dropout, qkv_bias) for _ in range(num_heads)]",
                              "[CausalAttention(d_in, d_out, context_length, dropout, qkv_bias)] * num_heads")],
     "wrong_gpt2_config": [('"large": (1280, 20)', '"large": (1280, 16)')],
+    # Mistakes seen in readers' code.
+    "mask_not_applied": [(CAUSAL_MASKING, CAUSAL_MASKING.replace("masked_fill_(", "masked_fill("))],
+    "causal_softmax_wrong_dim": [(CAUSAL_SOFTMAX, CAUSAL_SOFTMAX.replace("dim=-1", "dim=1"))],
+    "multihead_softmax_wrong_dim": [(MHA_SOFTMAX, MHA_SOFTMAX.replace("dim=-1", "dim=1"))],
+    "transpose_of_a_batch": [("attn_scores = queries @ keys.transpose(1, 2)", "attn_scores = queries @ keys.T")],
+    "out_proj_without_bias": [(MHA_OUT_PROJ, MHA_OUT_PROJ.replace("(d_out, d_out)", "(d_out, d_out, bias=False)"))],
+    "out_proj_bias_follows_qkv_bias": [(MHA_OUT_PROJ, MHA_OUT_PROJ.replace("(d_out, d_out)", "(d_out, d_out, bias=qkv_bias)"))],
+    "dropout_scaled_by_p": [(CAUSAL_DROPOUT, """if self.training and self.dropout.p > 0:  # a hand-written dropout
+            keep = torch.rand_like(attn_weights) >= self.dropout.p
+            attn_weights = attn_weights * keep / self.dropout.p
+        return attn_weights @ values  # (b, T, d_out)""")],
 }
 
 CASES = {name: (name, []) for name in LAYOUTS}

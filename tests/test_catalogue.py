@@ -1,12 +1,20 @@
 """The catalogue, the suites and the public API agree with each other."""
 import ast
+import difflib
+import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
 import grader
 from grader import catalogue
 from grader.errors import GraderError, UsageError
+from grader.feedback.example import RECORDERS
 from grader.runner import SUITES_DIR
+from grader.submission import CONTRACT_NAMES
+
+TESTS = Path(__file__).parent
 
 CONCEPT_IDS = ("attention_scores", "attention_weights", "context_vectors", "self_attention_v1", "self_attention_v2",
                "scaled_dot_product", "weight_transfer", "causal_mask", "attention_dropout", "buffers_and_devices",
@@ -28,6 +36,59 @@ def test_concepts_and_points():
     loaded = catalogue.load()
     assert loaded.concept_ids == CONCEPT_IDS
     assert sum(c.points for c in loaded.concepts) == 100
+
+
+def test_without_a_points_table_every_concept_is_graded_at_its_registry_points(tmp_path):
+    path = tmp_path / "assignment.toml"
+    path.write_text("[contract]\nattribute_names = false\n")
+    loaded = catalogue.load(path)
+    assert loaded.concepts == catalogue.registry().concepts and not loaded.attribute_contract
+
+
+def test_the_registry_declares_what_each_concept_needs_and_draws():
+    for concept in catalogue.registry().concepts:
+        assert concept.definitions and set(concept.needs) <= set(concept.definitions), concept.id
+        assert list(concept.definitions) == sorted(concept.definitions, key=CONTRACT_NAMES.index)
+    assert set(RECORDERS) == {c.id for c in catalogue.registry().concepts if c.pictures}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("definitions = ['SelfAttention_v3']", "concepts.c.definitions: it must list names of attention.py"),
+    ("definitions = ['CausalAttention']\nneeds = ['MultiHeadAttention']", "may name only the concept's definitions"),
+    ("pictures = 'yes'", "pictures: it must be one of expected, training"),
+    ("points = -2", "points: it must be a number >= 0"),
+])
+def test_malformed_registry_fields_are_named(tmp_path, entry, message):
+    bad = tmp_path / "catalogue.toml"
+    bad.write_text(f"[concepts.c]\ntitle = 'C'\nhint = 'h'\n{entry}\n")
+    assignment = tmp_path / "assignment.toml"
+    assignment.write_text("[points]\nc = 1\n")
+    with pytest.raises(GraderError, match=re.escape(message)):
+        catalogue.load(assignment, bad)
+
+
+def ids_named_by_the_tests() -> set[str]:
+    """Every string of the project's tests and expected outcomes shaped like a concept or misconception id."""
+    strings = set()
+    for path in [*TESTS.glob("*.py"), *SUITES_DIR.rglob("test_*.py")]:
+        strings |= {node.value for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    for expected in tomllib.loads((TESTS / "submissions" / "expected.toml").read_text()).values():
+        strings |= {*expected["lose"], *expected["misconceptions"]}
+    return {s for part in strings for s in re.split(r"[^a-z0-9_]+", part) if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", s)}
+
+
+def test_every_id_the_tests_name_exists():
+    """An id the tests name that is not in the registry is a typo or a renamed concept: each near miss fails."""
+    known = {*catalogue.registry().concept_ids, *catalogue.registry().misconceptions}
+    named = ids_named_by_the_tests()
+    assert named & known, "the scan finds the ids the tests name"
+    near_misses = {name: difflib.get_close_matches(name, known, n=1, cutoff=0.85) for name in named - known}
+    assert not {name: match for name, match in near_misses.items() if match}
+    expected = tomllib.loads((TESTS / "submissions" / "expected.toml").read_text())
+    for case in expected.values():
+        assert set(case["lose"]) <= set(catalogue.registry().concept_ids)
+        assert set(case["misconceptions"]) <= set(catalogue.registry().misconceptions)
 
 
 def test_every_concept_has_public_and_hidden_tests():
@@ -60,7 +121,8 @@ def test_malformed_catalogue_entries_are_named(tmp_path):
     ("[points]\ncausal_mask = 10\nsoftmax = 5\n", "unknown concept 'softmax'"),
     ("[points]\ncausal_mask = -1\n", "must be a number"),
     ("[points]\ncausal_mask = 'ten'\n", "must be a number"),
-    ("title = 'no points'\n", "needs a \\[points\\] table"),
+    ("[points]\n", "must name at least one concept"),
+    ("points = 5\n", "must name at least one concept"),
     ("[points\n", "cannot read"),
 ])
 def test_bad_assignment_files_are_usage_errors(tmp_path, text, message):

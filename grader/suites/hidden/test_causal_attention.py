@@ -3,12 +3,10 @@
 import torch
 
 from grader.checks import Diagnosis, close, concept, expect_tensor, judge, randn
-from grader.probes import (DROPOUT_TOKENS, HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention,
+from grader.probes import (CAUSAL_AXES, DROPOUT_TOKENS, MULTIHEAD_AXES, causal_attention, check_dropout_in_training,
                            check_dropout_in_eval, check_mask_buffer, check_mask_follows_meta, dropout_pair,
                            multihead_attention, one_hot_tokens, seeded_pair)
 from grader.proxy import StudentError
-
-MHA_AXES = {"scale": SCALE, "heads": HEADS, "out_proj_choice": OUT_PROJ}
 
 
 def output_of_short_sequence(module, x, name):
@@ -24,7 +22,7 @@ def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=6, seed=201)
     x = randn(2, 3, 3, seed=202)  # (b, T=3, d_in)
     judge(output_of_short_sequence(module, x, "CausalAttention"),
-          weights.family(x, {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, device=device, causal=True), "mask",
+          weights.family(x, CAUSAL_AXES, device=device, causal=True), "mask",
           "CausalAttention(x) on 3 of 6 tokens")
 
 
@@ -32,7 +30,7 @@ def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device
 def test_multihead_attention_mask(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=5, num_heads=2, seed=203)
     x = randn(2, 5, 3, seed=204)  # (b, T, d_in)
-    family = weights.family(x, {"mask": MASK, **MHA_AXES}, device=device, causal=True, num_heads=2)
+    family = weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2)
     judge(module(x), family, "mask", "MultiHeadAttention(x)")
 
 
@@ -41,7 +39,7 @@ def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, dev
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=8, num_heads=2, seed=205)
     x = randn(1, 4, 3, seed=206)  # (b, T=4, d_in)
     judge(output_of_short_sequence(module, x, "MultiHeadAttention"),
-          weights.family(x, {"mask": MASK, **MHA_AXES}, device=device, causal=True, num_heads=2), "mask",
+          weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2), "mask",
           "MultiHeadAttention(x) on 4 of 8 tokens")
 
 
@@ -93,3 +91,9 @@ def test_causal_attention_runs_in_float64_after_to(student):
     expect_tensor(out, (1, 5, 4), "CausalAttention in float64")
     if out.dtype != torch.float64:
         raise Diagnosis(f"after .to(torch.float64) CausalAttention returned {out.dtype}, expected torch.float64")
+
+
+@concept("attention_dropout", visibility="hidden")
+def test_dropout_rescales_by_one_over_one_minus_p(student):
+    # At p = 0.5, 1/p and 1/(1-p) are both 2: another rate tells a hand-written dropout's scaling apart.
+    check_dropout_in_training(student, p=0.25, seed=13)

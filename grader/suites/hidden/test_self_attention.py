@@ -1,8 +1,8 @@
 """Hidden checks: self-attention on other sizes, with biases, and scaling in every class."""
 
 from grader.checks import Diagnosis, concept, expect_tensor, judge, randn
-from grader.probes import (HEADS, MASK, OUT_PROJ, SCALE, SINGLE_HEAD_SCALE, causal_attention, check_weight_transfer,
-                           judge_self_attention, linear_module, multihead_attention, self_attention_v1)
+from grader.probes import (CAUSAL_AXES, MULTIHEAD_AXES, causal_attention, check_weight_transfer, judge_self_attention,
+                           linear_module, multihead_attention, self_attention_v1)
 
 
 @concept("self_attention_v1", visibility="hidden")
@@ -51,7 +51,7 @@ def test_v2_normalises_each_query_over_the_keys(student, device):
 def test_causal_attention_scaling(student, device):
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=133)
     x = randn(2, 5, 3, seed=134)  # (b, T, d_in)
-    judge(module(x), weights.family(x, {"scale": SINGLE_HEAD_SCALE, "mask": MASK}, device=device, causal=True),
+    judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True),
           "scale", "CausalAttention(x)")
 
 
@@ -59,8 +59,8 @@ def test_causal_attention_scaling(student, device):
 def test_multihead_attention_scales_by_the_head_dimension(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=8, context_length=5, num_heads=2, seed=135)
     x = randn(2, 5, 3, seed=136)  # (b, T, d_in)
-    axes = {"scale": SCALE, "mask": MASK, "heads": HEADS, "out_proj_choice": OUT_PROJ}
-    judge(module(x), weights.family(x, axes, device=device, causal=True, num_heads=2), "scale", "MultiHeadAttention(x)")
+    judge(module(x), weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2), "scale",
+          "MultiHeadAttention(x)")
 
 
 @concept("weight_transfer", visibility="hidden")

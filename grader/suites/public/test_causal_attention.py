@@ -1,6 +1,6 @@
 """Public checks: causal mask, dropout and the mask buffer (section 3.5)."""
 from grader.checks import Diagnosis, close, concept, judge, randn
-from grader.probes import (MASK, SINGLE_HEAD_SCALE, causal_attention, check_dropout_in_eval,
+from grader.probes import (CAUSAL_AXES, causal_attention, check_dropout_in_eval,
                            check_dropout_in_training, check_layout, check_mask_buffer, check_mask_follows_meta)
 
 
@@ -13,8 +13,14 @@ def test_causal_attention_layers(student, attribute_contract):
 def test_causal_attention_output_with_known_weights(student, device):
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=41)
     x = randn(2, 5, 3, seed=42)  # (b, T, d_in)
-    judge(module(x), weights.family(x, {"mask": MASK, "scale": SINGLE_HEAD_SCALE}, device=device, causal=True),
-          "mask", "CausalAttention(x)")
+    judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True), "mask", "CausalAttention(x)")
+
+
+@concept("causal_mask", visibility="public")
+def test_causal_attention_normalises_each_query_over_the_keys(student, device):
+    module, weights = causal_attention(student, d_in=3, d_out=4, context_length=6, seed=43)
+    x = randn(2, 6, 3, seed=46)  # (b, T, d_in): batched, where dim=1 is not the keys' dimension
+    judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True), "softmax", "CausalAttention(x)")
 
 
 @concept("causal_mask", visibility="public")

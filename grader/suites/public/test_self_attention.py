@@ -1,6 +1,6 @@
 """Public checks: self-attention with trainable weights, scaling and exercise 3.1 (section 3.4)."""
 from grader.checks import Diagnosis, concept, judge, randn
-from grader.probes import (MASK, SINGLE_HEAD_SCALE, causal_attention, check_weight_transfer, judge_self_attention,
+from grader.probes import (CAUSAL_AXES, causal_attention, check_weight_transfer, judge_self_attention,
                            self_attention_v1)
 
 QKV = ("W_query", "W_key", "W_value")
@@ -57,7 +57,7 @@ def test_causal_attention_scales_by_the_square_root_of_the_key_dimension(student
     # Scaling is judged on every class that exists: a self-check without SelfAttention_v1 still judges it.
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=23)
     x = randn(2, 5, 3, seed=24)  # (b, T, d_in)
-    judge(module(x), weights.family(x, {"scale": SINGLE_HEAD_SCALE, "mask": MASK}, device=device, causal=True),
+    judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True),
           "scale", "CausalAttention(x)")
 
 
