@@ -24,13 +24,15 @@ class Outcome:
     lost: tuple[tuple[str, float], ...]  # (concept, points lost), for each concept that lost any
     charges: tuple[Charge, ...]
     import_error: str | None = None  # the whole file did not run: the report's reason
+    grader_fault: str | None = None  # the grader failed on it (its own error, not a grade): the report's reason
     equivalent: bool | None = None  # probed for undetected mutants only
     difference: str | None = None  # the first probe whose outcome differs from the reference's
     exception: str | None = None  # the reason given in exceptions.toml, where the mutant is listed
 
     @property
     def runs(self) -> bool:
-        return self.import_error is None
+        """Graded: the file ran and the grader did not fail on it."""
+        return self.import_error is None and self.grader_fault is None
 
     @property
     def detected(self) -> bool:
@@ -51,7 +53,9 @@ class Outcome:
 
     @property
     def verdict(self) -> str:
-        if not self.runs:
+        if self.grader_fault is not None:
+            return "grader fault"
+        if self.import_error is not None:
             return "does not run"
         if self.detected:
             return "localised" if self.localised else "not localised"
@@ -59,9 +63,10 @@ class Outcome:
 
 
 def from_report(mutant: Mutant, allowed: frozenset[str], report: Report) -> Outcome:
+    if report.grader_fault:
+        return Outcome(mutant, allowed, (), (), grader_fault=report.error or "not graded")
     if report.status == "error":
-        reason = report.error or "not graded"
-        return Outcome(mutant, allowed, (), (), import_error=("grader fault: " if report.grader_fault else "") + reason)
+        return Outcome(mutant, allowed, (), (), import_error=report.error or "not graded")
     lost = tuple((c.concept.id, round(c.concept.points - c.score, 2)) for c in report.concepts
                  if c.score < c.concept.points)
     charges = tuple(Charge(t.nodeid, t.concept, t.status, (t.message or "")[:MESSAGE_CHARS])

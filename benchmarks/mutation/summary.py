@@ -13,6 +13,7 @@ class Figures:
     unchanged: int
     graded: int  # in this run (all, or the sample)
     not_running: int  # the whole file did not run
+    grader_faults: int  # the grader failed on the mutant: no grade
     detected: int
     undetected: int
     equivalent: int  # of the undetected
@@ -29,7 +30,8 @@ def figures(run) -> Figures:
     detected = [o for o in outcomes if o.detected]
     undetected = [o for o in outcomes if o.runs and not o.detected]
     return Figures(len(run.generated.mutants), run.generated.proposed, run.generated.not_compiling,
-                   run.generated.unchanged, len(outcomes), sum(not o.runs for o in outcomes), len(detected),
+                   run.generated.unchanged, len(outcomes), sum(o.import_error is not None for o in outcomes),
+                   sum(o.grader_fault is not None for o in outcomes), len(detected),
                    len(undetected), sum(bool(o.equivalent) for o in undetected), sum(o.localised for o in detected),
                    sum(not o.localised and o.exception is not None for o in detected))
 
@@ -45,7 +47,7 @@ def render(run) -> str:
         f"compile, {f.unchanged} changed nothing or repeated another)",
         f"graded: {f.graded}" + ("" if run.seed is None else f" (a sample drawn with MUTANT_SEED={run.seed})")
         + f" in {run.grading_seconds:.0f} s; equivalence probes {run.probing_seconds:.0f} s",
-        f"the whole file did not run: {f.not_running}",
+        f"the whole file did not run: {f.not_running}; the grader failed (no grade): {f.grader_faults}",
         f"detected: {f.detected}",
         f"undetected: {f.undetected}, of which equivalent: {f.equivalent}, not equivalent: {f.undetected - f.equivalent}",
         f"localised: {f.localised} of {f.detected} detected ({100 * f.localised_share:.1f}%); not localised: "
@@ -53,6 +55,9 @@ def render(run) -> str:
     ]
     missed = not_localised(run.outcomes)
     if missed:
+        lines += ["", "tests that charged a concept outside a mutant's allowed ones (mutants | test | concept | changed):"]
+        lines += [f"  {count:4d} | {nodeid} | {concept} | {', '.join(changed)}"
+                  for nodeid, concept, count, changed in by_test(run.outcomes)]
         lines.append("")
         lines.append("not localised (id: change | allowed | lost outside them):")
         lines += [describe(o) for o in missed]
@@ -61,11 +66,11 @@ def render(run) -> str:
         lines.append("")
         lines.append("undetected and not equivalent (id: change | first probe that differs):")
         lines += [f"  {o.mutant.id}: {o.mutant.description} | {o.difference}" for o in survivors]
-    broken = [o for o in run.outcomes if not o.runs]
-    if broken:
-        lines.append("")
-        lines.append("the whole file did not run:")
-        lines += [f"  {o.mutant.id}: {o.mutant.description} | {o.import_error}" for o in broken]
+    for title, field in (("the whole file did not run", "import_error"), ("the grader failed", "grader_fault")):
+        broken = [o for o in run.outcomes if getattr(o, field) is not None]
+        if broken:
+            lines += ["", f"{title}:"] + [f"  {o.mutant.id}: {o.mutant.description} | {getattr(o, field)}"
+                                          for o in broken]
     return "\n".join(lines)
 
 
@@ -77,10 +82,16 @@ def describe(o: Outcome) -> str:
             f"lost {', '.join(sorted(o.outside))} (via {tests}){excused}")
 
 
-def by_pattern(outcomes) -> list[tuple[tuple[str, str], int]]:
-    """Non-localised mutants counted by (changed definition, concept charged outside): where to look first."""
-    counts = Counter((o.mutant.id.split(":")[0], concept) for o in not_localised(outcomes) for concept in o.outside)
-    return counts.most_common()
+def by_test(outcomes) -> list[tuple[str, str, int, tuple[str, ...]]]:
+    """(test, concept it charged, how many non-localised mutants it charged outside their allowed concepts,
+    the definitions those mutants changed), most first: which tests charge the wrong concept."""
+    mutants, definitions = Counter(), {}
+    for o in not_localised(outcomes):
+        for test in {(c.nodeid, c.concept) for c in o.charges if c.concept in o.outside}:
+            mutants[test] += 1
+            definitions.setdefault(test, set()).add(o.mutant.statements[0].definition)
+    return [(nodeid, concept, count, tuple(sorted(definitions[(nodeid, concept)])))
+            for (nodeid, concept), count in mutants.most_common()]
 
 
 def to_json(run) -> dict:
@@ -101,6 +112,7 @@ def to_json(run) -> dict:
             "equivalent": o.equivalent,
             "difference": o.difference,
             "import_error": o.import_error,
+            "grader_fault": o.grader_fault,
             "exception": o.exception,
             "charges": [c.__dict__ for c in o.charges],
         } for o in run.outcomes],
