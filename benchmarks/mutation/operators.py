@@ -58,9 +58,7 @@ def _is_dimension(site: Site) -> bool:
         return parent.func.attr in DIMENSION_METHODS
     if isinstance(parent, ast.Subscript) and site.field == "slice":
         return isinstance(parent.value, ast.Attribute) and parent.value.attr in ("shape", "size")
-    if isinstance(parent, ast.UnaryOp):  # -1 is USub(1): its parent decides
-        return False
-    return False
+    return False  # among others the 1 of -1, which is changed as a whole at its minus sign
 
 
 def _constant(site: Site) -> int | float | None:
@@ -151,8 +149,8 @@ def change_constant(site: Site, names) -> Iterator[Edit]:
     """Change a number that is not a dimension (n -> n - 1, n + 1; a float -> 1.0, half, double), flip a
     boolean, misspell a string that is code (a buffer's name, a dictionary key)."""
     node, value = site.node, _constant(site)
-    if isinstance(site.parent, ast.UnaryOp) and _constant(Site(site.parent, None, "", (), "", site.owner)) is not None:
-        return  # -1 is changed as a whole, at its UnaryOp
+    if isinstance(site.parent, ast.UnaryOp) and isinstance(site.parent.op, ast.USub) and value is not None:
+        return  # -1 is changed as a whole, at its minus sign
     if value is not None and not _is_dimension(site):
         if isinstance(value, int):
             others = (value - 1, value + 1)

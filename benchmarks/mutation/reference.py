@@ -6,6 +6,8 @@ included, and the `def` line of a function whose parameters have defaults (those
 Imports and docstrings belong to no definition and are neither annotated nor mutated.
 """
 import ast
+import io
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,9 +83,6 @@ def _has_defaults(node: ast.FunctionDef) -> bool:
 
 
 def _comments(source: str) -> dict:
-    import io
-    import tokenize
-
     return {token.start[0]: token.string for token in tokenize.generate_tokens(io.StringIO(source).readline)
             if token.type == tokenize.COMMENT}
 
