@@ -345,11 +345,12 @@ def main(argv=None):
         (ROOT / "benchmarks" / "speed.svg").write_text(plot_svg({k: v for k, v in series.items() if v}))
         readme = ROOT / "benchmarks" / "README.md"
         text = readme.read_text() if readme.exists() else ""
-        marker = "<!-- results -->"
+        marker, end = "<!-- results -->", "<!-- end of results -->"  # what follows `end` is other sections
         head = text.split(marker)[0] if marker in text else (text.rstrip() + "\n\n" if text else "# Grading speed\n\n")
+        rest = text.split(end, 1)[1] if end in text else "\n"
         readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; "
                           f"{options.repeats} runs each, medians.\n\n" + "\n".join(table)
-                          + "\n\n![seconds per submission against N](speed.svg)\n")
+                          + "\n\n![seconds per submission against N](speed.svg)\n" + end + rest)
 
 
 if __name__ == "__main__":
