@@ -39,7 +39,9 @@ def misconception_of_error(error_type: str, where: str | None) -> str | None:
 
 
 def close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
-    """Same shape and values within float32 tolerance (NaN matches NaN)."""
+    """Same shape and values within float32 tolerance (NaN matches NaN); never for what is not a tensor."""
+    if not isinstance(actual, torch.Tensor) or not isinstance(expected, torch.Tensor):
+        return False
     if tuple(actual.shape) != tuple(expected.shape):
         return False
     return torch.allclose(actual.detach().cpu().double(), expected.detach().cpu().double(),
@@ -69,8 +71,30 @@ def expect_close(actual, expected: torch.Tensor, what: str, wrong=()):
         if close(actual, output):
             raise Diagnosis(f"{what} does not give the expected values", misconception)
     expect_tensor(actual, expected.shape, what)
-    raise Diagnosis(f"{what} does not give the expected values (largest difference "
-                    f"{(actual.double() - expected.double()).abs().nan_to_num(float('inf')).max().item():.3g})")
+    raise Diagnosis(observed_difference(actual, expected, what))
+
+
+def observed_difference(actual: torch.Tensor, expected: torch.Tensor, what: str) -> str:
+    """What differs, as behaviour a student can look for: NaN where there should be numbers, and which tokens'
+    outputs (rows of the second-to-last dimension) are off, with the largest difference."""
+    actual, expected = actual.detach().cpu().double(), expected.detach().cpu().double()
+    if bool((actual.isnan() & ~expected.isnan()).any()):
+        return f"{what} gives NaN where the expected output has numbers (a row that attends to nothing?)"
+    off = ~torch.isclose(actual, expected, rtol=RTOL, atol=ATOL, equal_nan=True)
+    largest = (actual - expected).abs().nan_to_num(float("inf"))[off].max().item()
+    if actual.dim() < 2:
+        return f"{what} gives other values than expected (largest difference {largest:.3g})"
+    tokens = off.transpose(-2, 0).reshape(actual.shape[-2], -1).any(dim=-1).tolist()  # per row of (..., T, d)
+    wrong = [i for i, bad in enumerate(tokens) if bad]
+    if len(wrong) == len(tokens):
+        return f"{what}: every token's output differs from the expected one (largest difference {largest:.3g})"
+    right = [i for i, bad in enumerate(tokens) if not bad]
+    return (f"{what}: the outputs of tokens {_listed(right)} are as expected, those of tokens {_listed(wrong)} "
+            f"differ (largest difference {largest:.3g})")
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
 
 
 def judge(actual, family: reference.Family, axis: str, what: str):
@@ -96,7 +120,7 @@ def judge(actual, family: reference.Family, axis: str, what: str):
             raise Diagnosis(f"{what} does not give the expected values", reference.misconception_of(choice))
     expected = family(**{axis: axes[axis][0]}, **{name: axes[name][0] for name in others})
     expect_tensor(actual, expected.shape, what)
-    raise Diagnosis(f"{what} does not give the expected values")
+    raise Diagnosis(observed_difference(actual, expected, what))
 
 
 def fewest_mistakes_first(axes: dict, axis: str) -> tuple[dict, ...]:

@@ -37,10 +37,20 @@ def classify(exc: BaseException) -> dict:
     return {"status": "error", "message": internal, "fault": internal}
 
 
+def counted_in(concept: str, definition: str, unwritten: bool) -> bool:
+    """Whether a check of `concept` that failed because `definition` is not written yet (`unwritten`), or raised
+    an error, counts. Each is one mistake, charged once: an unwritten definition in every concept that needs
+    it (registry `needs`), an error in the definition's own concept (the first that needs it), whose checks
+    judge the definition's code as a whole."""
+    if unwritten:
+        return not registry().judged_without(concept, definition)
+    return registry().first_needing(definition) == concept
+
+
 def not_counted_message(definition: str, unwritten: bool) -> str:
     """Why a check is not counted: a definition it calls, one its concept can be judged without, is not written
     yet or raised an error. That is charged once, in the concepts that need the definition."""
-    problem = "is not written yet" if unwritten else "raised an error (see its own concepts)"
+    problem = "is not written yet" if unwritten else f"raised an error (charged to {registry().first_needing(definition)})"
     return f"{definition} {problem}: the checks of other concepts that call it are not counted"
 
 
@@ -63,6 +73,7 @@ class GradingPlugin:
         self.outcomes: list[TestOutcome] = []
         self.verdict: dict | None = None  # the current test's first failure, or its skip
         self.broken_collectors: list[str] = []
+        self.charged: set[str] = set()  # see _verdict_of
 
     @pytest.fixture
     def student(self):
@@ -122,6 +133,7 @@ class GradingPlugin:
         direct = not self.reported and all(map(self.callable_directly, items))
         for student in self.students:
             self.proxy, self.outcomes, pictures = student.open(), [], []
+            self.charged = set()  # definitions whose error a check of another concept charged to their own concept
             tests_left = len(items)
             for position, item in enumerate(items):
                 concept = concept_of(item)
@@ -177,17 +189,26 @@ class GradingPlugin:
         if owner is not None and owner != concept_of(item):
             return {"status": "skipped", "message": str(exc)}
         definition = getattr(exc, "definition", None)  # where the student's error arose (see StudentError)
-        if definition is not None and registry().judged_without(concept_of(item), definition):
-            unwritten = bool(getattr(exc, "not_implemented", False))
-            return {"status": "skipped", "message": not_counted_message(definition, unwritten),
-                    "not_implemented": unwritten}
+        unwritten = bool(getattr(exc, "not_implemented", False))
+        if definition is not None and not counted_in(concept_of(item), definition, unwritten):
+            if unwritten:
+                return {"status": "skipped", "message": not_counted_message(definition, True), "not_implemented": True}
+            owner = registry().first_needing(definition)
+            if owner not in (self.selected or self.concept_ids):
+                return classify(exc)  # its own concept is not graded here: the error counts where it arose
+            if definition in self.charged:
+                return {"status": "skipped", "message": not_counted_message(definition, False)}
+            # The first such error is charged to the definition's own concept: it may be the only check that
+            # runs that code (dropout in training mode, say), and a failure must never go uncounted.
+            self.charged.add(definition)
+            return {**classify(exc), "concept": owner}
         return classify(exc)
 
     def _record(self, item):
         marker = item.get_closest_marker("concept")
         verdict = self.verdict or {"status": "passed"}
         self.outcomes.append(TestOutcome(
-            nodeid=item.nodeid, concept=marker.args[0], visibility=marker.kwargs["visibility"],
+            nodeid=item.nodeid, concept=verdict.get("concept", marker.args[0]), visibility=marker.kwargs["visibility"],
             status=verdict["status"], message=verdict.get("message"),
             misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False),
             fault=verdict.get("fault")))

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import torch
 
-from grader.checks import (Diagnosis, Weights, close, expect_close, judge, misconception_of_error, shape_text,
-                           weights_problem)
+from grader.checks import (Diagnosis, Weights, close, expect_close, expect_tensor, judge, misconception_of_error,
+                           shape_text, weights_problem)
 from grader.layouts import RECOGNITION_SIZES, layout_of, square_tensors
-from grader.proxy import StudentError
+from grader.proxy import StudentError, describe_value
 from grader.reference import (CAUSAL_AXES, HEADS, MASK, MULTIHEAD_AXES, OUT_PROJ, SCALE,  # noqa: F401 - the suites' axes
                               SINGLE_HEAD_SCALE, SOFTMAX, VALUES)
 
@@ -181,8 +181,9 @@ def check_dropout_in_training(student, p=0.5, seed=7):
     """In training each attention weight is dropped (0) or scaled by 1 / (1 - p) (2 for p = 0.5)."""
     with_dropout, without = dropout_pair(student, p=p)
     x = one_hot_tokens(DROPOUT_TOKENS)
-    weights = without(x)  # (1, T, T): the student's own attention weights
-    dropped = with_dropout.train()(x, seed=seed)
+    shape = (1, DROPOUT_TOKENS, DROPOUT_TOKENS)
+    weights = expect_tensor(without(x), shape, "CausalAttention(x)")  # (1, T, T): the student's own attention weights
+    dropped = expect_tensor(with_dropout.train()(x, seed=seed), shape, "CausalAttention(x) in training mode")
     finite = weights.isfinite() & (weights.abs() > 1e-6)
     zeroed = dropped.abs() <= 1e-6
 
@@ -232,8 +233,15 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
                             "mask_not_buffer")
     if not run_forward:
         return
-    out = expect_no_student_error(lambda: module(torch.empty(2, context_length, d_in, device="meta")),
-                                  f"{name}.forward on the meta device")
+    try:
+        out = module(torch.empty(2, context_length, d_in, device="meta"))
+    except StudentError as exc:
+        if exc.not_implemented:
+            raise
+        # An error on the CPU as well is the module's own, graded where the module is (see grader.plugin).
+        student.build(name, d_in, d_out, context_length, dropout, **kwargs)(torch.zeros(2, context_length, d_in))
+        raise Diagnosis(f"{name}.forward on the meta device raised {exc}",
+                        misconception_of_error(exc.error_type, exc.where)) from None
     if not isinstance(out, torch.Tensor) or out.device.type != "meta" or tuple(out.shape) != (2, context_length, d_out):
         raise Diagnosis(f"after {name}.to('meta') forward did not return a meta tensor of shape "
                         f"(2, {context_length}, {d_out})")
@@ -304,6 +312,8 @@ def check_wrapper_output(student, d_in, d_out, context_length, num_heads, seed):
     # Heads built one after the other start from different random weights, whatever their layout.
     x = torch.rand(2, context_length, d_in, generator=torch.Generator().manual_seed(seed))  # (b, T, d_in)
     outputs = [head(x) for head in heads]  # each (b, T, d_out)
+    if not all(isinstance(output, torch.Tensor) for output in outputs):
+        raise Diagnosis("the wrapper's heads do not each return a tensor")
     expect_close(wrapper(x), torch.cat(outputs, dim=-1), "MultiHeadAttentionWrapper(x)",
                  wrong=[("wrong_concat_dim", torch.cat(outputs, dim=1)),
                         ("wrong_concat_dim", torch.cat(outputs, dim=0))])
@@ -318,7 +328,10 @@ def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
     if heads[0] is None or heads[1] is None or heads[2] is not None:
         raise Diagnosis("wrapper_with_two_dim_output should build a wrapper with num_heads=2")
     x = torch.rand(1, context_length, d_in, generator=torch.Generator().manual_seed(3))  # (b, T, d_in)
-    features = heads[0].eval()(x).shape[-1]
+    output = heads[0].eval()(x)
+    if not isinstance(output, torch.Tensor) or output.dim() != 3:
+        raise Diagnosis(f"the wrapper's head returned {describe_value(output)}, expected a (b, T, d_out) tensor")
+    features = output.shape[-1]
     if features == 2:
         raise Diagnosis("each head outputs 2 features, so the wrapper outputs 4", "wrapper_d_out_misread")
     if features != 1:

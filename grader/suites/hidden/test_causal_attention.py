@@ -9,11 +9,17 @@ from grader.probes import (CAUSAL_AXES, DROPOUT_TOKENS, MULTIHEAD_AXES, causal_a
 from grader.proxy import StudentError
 
 
-def output_of_short_sequence(module, x, name):
-    """Forward on fewer tokens than context_length; an error there is the unsliced mask."""
+def output_of_short_sequence(module, x, context_length, name):
+    """Forward on fewer tokens than context_length; an error there, where context_length tokens run, is the
+    unsliced mask (an error on both is the module's own, graded where the module is: see grader.plugin)."""
     try:
         return module(x)
     except StudentError as exc:
+        full = torch.zeros(x.shape[0], context_length, x.shape[-1])  # (b, context_length, d_in)
+        try:
+            module(full)
+        except StudentError:
+            raise exc from None
         raise Diagnosis(f"{name} fails on a sequence shorter than context_length: {exc}", "mask_not_sliced") from None
 
 
@@ -21,7 +27,7 @@ def output_of_short_sequence(module, x, name):
 def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device):
     module, weights = causal_attention(student, d_in=3, d_out=4, context_length=6, seed=201)
     x = randn(2, 3, 3, seed=202)  # (b, T=3, d_in)
-    judge(output_of_short_sequence(module, x, "CausalAttention"),
+    judge(output_of_short_sequence(module, x, 6, "CausalAttention"),
           weights.family(x, CAUSAL_AXES, device=device, causal=True), "mask",
           "CausalAttention(x) on 3 of 6 tokens")
 
@@ -38,7 +44,7 @@ def test_multihead_attention_mask(student, device):
 def test_multihead_attention_on_a_sequence_shorter_than_the_context(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=8, num_heads=2, seed=205)
     x = randn(1, 4, 3, seed=206)  # (b, T=4, d_in)
-    judge(output_of_short_sequence(module, x, "MultiHeadAttention"),
+    judge(output_of_short_sequence(module, x, 8, "MultiHeadAttention"),
           weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2), "mask",
           "MultiHeadAttention(x) on 4 of 8 tokens")
 
@@ -48,7 +54,7 @@ def test_dropout_acts_on_the_weights_not_on_the_context(student):
     # With identical value vectors, dropout on the weights keeps each output row constant; on the context not.
     n = DROPOUT_TOKENS
     with_dropout, _ = dropout_pair(student, value_weight=torch.ones(n, n))
-    out = with_dropout.train()(one_hot_tokens(n), seed=9)[0]  # (T, d_out)
+    out = expect_tensor(with_dropout.train()(one_hot_tokens(n), seed=9), (1, n, n), "CausalAttention(x)")[0]  # (T, d_out)
     rows = out[out.isfinite().all(dim=-1)]
     if not torch.allclose(rows, rows[:, :1].expand_as(rows), atol=1e-5):
         raise Diagnosis("with identical value vectors the features of one output row differ in training mode, "

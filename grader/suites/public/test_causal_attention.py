@@ -1,5 +1,5 @@
 """Public checks: causal mask, dropout and the mask buffer (section 3.5)."""
-from grader.checks import Diagnosis, close, concept, judge, randn
+from grader.checks import Diagnosis, close, concept, expect_tensor, judge, randn
 from grader.probes import (CAUSAL_AXES, causal_attention, check_dropout_in_eval,
                            check_dropout_in_training, check_layout, check_mask_buffer, check_mask_follows_meta)
 
@@ -30,7 +30,8 @@ def test_future_tokens_do_not_change_earlier_outputs(student):
     x = randn(1, 5, 3, seed=44)  # (b, T, d_in)
     changed = x.clone()
     changed[:, 3:] = randn(1, 2, 3, seed=45)  # new tokens 3 and 4
-    before, after = module(x), module(changed)
+    before = expect_tensor(module(x), (1, 5, 4), "CausalAttention(x)")
+    after = expect_tensor(module(changed), (1, 5, 4), "CausalAttention(x)")
     if before.isnan().any():
         raise Diagnosis("CausalAttention gives NaN: some token attends to nothing")
     if not close(before[:, :3], after[:, :3]):
