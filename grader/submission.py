@@ -20,6 +20,7 @@ CONTRACT_NAMES = (
     "MultiHeadAttention", "gpt2_attention",
 )
 SUFFIXES = (".py", ".ipynb")
+DEFAULT_FOLDER = "exercises"  # graded when no path is given
 # Cell magics whose body is still Python; any other cell magic (%%bash, %%html, ...) skips its cell.
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 
@@ -196,6 +197,14 @@ def locate(given_path: str, label: str | None = None) -> Submission:
     # Cells are named after the file (for tracebacks); the submission keeps the path as given.
     return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path,
                    import_dir=str(path.resolve()) if has_own_modules(path, candidates[0]) else None)
+
+
+def default_submission(folder: Path) -> str:
+    """What `python -m grader` grades when given no path, run in `folder`: ./exercises from the folder that
+    holds it; from inside that folder (any folder without one whose files define exercise names), the folder."""
+    if not (folder / DEFAULT_FOLDER).is_dir() and candidate_files(folder):
+        return "."
+    return f"./{DEFAULT_FOLDER}"
 
 
 def has_own_modules(folder: Path, submission_file: Path) -> bool:
