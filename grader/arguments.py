@@ -1,6 +1,7 @@
 """What the student command line and the instructors' commands share: a parser whose errors are one line, and
 the options that grading one submission and grading a batch both take."""
 import argparse
+import sys
 
 from grader.errors import UsageError
 
@@ -31,7 +32,5 @@ def add_grading_options(parser: argparse.ArgumentParser) -> None:
 
 
 def print_warning(text: str | None) -> None:
-    import sys
-
     if text:
         print(text, file=sys.stderr)
