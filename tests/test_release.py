@@ -101,7 +101,7 @@ def release(tmp_path_factory):
 
 def test_release_contents(release):
     assert (release / "exercises" / "attention.py").read_text() == (ROOT / "exercises" / "attention.py").read_text()
-    assert (release / "attention.ipynb").is_file() and (release / "README.md").is_file()
+    assert all((release / name).is_file() for name in ("attention.ipynb", "README.md", "pyproject.toml"))
     assert not (release / "grader" / "suites" / "hidden").exists()
     assert not (release / "solutions").exists()
     assert not (release / "grader" / "live_reference.py").exists() and "def _attention" not in release_text(release)
