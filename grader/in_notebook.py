@@ -109,7 +109,7 @@ def executed_cells() -> tuple[Cell, ...] | None:
     for number, source in enumerate(shell.history_manager.input_hist_raw):
         python = None if GRADING_CELL.search(source) else strip_magics(source)
         if python and python.strip():
-            cells.append(Cell(filename=f"notebook [In {number}]", source=python))
+            cells.append(Cell(filename=f"notebook In [{number}]", source=python))
     return tuple(cells)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grader.catalogue import Catalogue, Concept
 from grader.errors import GraderError
-from grader.submission import CONTRACT_NAMES
+from grader.submission import CONTRACT_NAMES, ROLE_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SOLUTIONS_FILE = PROJECT_DIR / "solutions" / "attention.py"
@@ -228,12 +228,14 @@ def _test_cell(concept_id: str, points: float) -> dict:
     ])
     return _code(f"test_{concept_id}", source, {"grade": True, "solution": False, "locked": True,
                                                  "points": points, "grade_id": f"test_{concept_id}",
-                                                 "schema_version": 3})
+                                                 "schema_version": 3}, role="check")
 
 
-def _code(cell_id: str, source: str, nbgrader: dict | None = None) -> dict:
-    return {"cell_type": "code", "id": cell_id, "metadata": {"nbgrader": nbgrader} if nbgrader else {},
-            "source": source, "outputs": [], "execution_count": None}
+def _code(cell_id: str, source: str, nbgrader: dict | None = None, role: str | None = None) -> dict:
+    """A code cell; a `role` marks it as the notebook's own (grading a notebook skips check and demo cells)."""
+    metadata = {**({"nbgrader": nbgrader} if nbgrader else {}), **({ROLE_KEY: {"role": role}} if role else {})}
+    return {"cell_type": "code", "id": cell_id, "metadata": metadata, "source": source, "outputs": [],
+            "execution_count": None}
 
 
 def _markdown(cell_id: str, source: str) -> dict:

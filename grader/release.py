@@ -1,51 +1,21 @@
 """Write the student handout: the stubs, a notebook version, and the grader with the public checks only.
 
-The release holds no solution code and no hidden test. Its public checks still diagnose misconceptions: the
-reference implementation (grader/live_reference.py) is left out, and the outputs it gave on the public checks'
-fixed inputs, for every combination of choices, are stored instead (grader/stored_reference.py).
+The release holds no solution code and no hidden test, and of the grader only what the student commands import
+(grader/handout_modules.py). Its public checks still diagnose misconceptions: the reference implementation
+(grader/live_reference.py) is left out, and the outputs it gave on the public checks' fixed inputs, for every
+combination of choices, are stored instead (grader/stored_reference.py). Its pyproject.toml makes it a package
+that students install (grader/handout_texts.py).
 """
 import json
 import shutil
 from pathlib import Path
 
 from grader.errors import GraderError, UsageError
-from grader.installation import TORCH_REQUIREMENT
+from grader.handout_modules import handout_files
+from grader.handout_texts import REQUIREMENTS, STUDENT_README, pyproject_toml
 
 PROJECT = Path(__file__).resolve().parent.parent
 GRADER = PROJECT / "grader"
-INSTRUCTORS_ONLY = ("suites/hidden", "live_reference.py")  # in grader/: the hidden checks, the implementation
-REQUIREMENTS = f"{TORCH_REQUIREMENT}\nnumpy\npytest>=7.4\nrich>=13\n"
-
-STUDENT_README = """\
-# Attention exercises
-
-Fill in the stubs in `exercises/attention.py` (or work in `attention.ipynb`) and check yourself as you go.
-
-## Set up
-
-```bash
-python3 -m venv .venv && .venv/bin/pip install -r requirements.txt
-```
-
-## Check yourself
-
-From this folder:
-
-```bash
-python -m grader                           # grades ./exercises
-python -m grader --concept causal_mask     # one concept only (repeatable)
-python -m grader attention.ipynb           # grade the notebook instead
-python -m grader --json report.json        # also write the report as JSON
-python -m grader --html feedback.html      # also write the report as a page with heatmaps
-```
-
-Every concept is scored on its full scale with the **public checks only**. Your instructor grades with
-more checks (the hidden ones), so a full score here is a good sign, not a guarantee. The report names the
-misconception it recognises and shows what your code printed and the line where an error arose. For a concept
-that lost points it draws your attention weights on the book's example ("Your journey starts with one step")
-beside the expected ones: `python -m grader --html feedback.html` writes them as a page with colour heatmaps,
-`--no-pictures` leaves them out of the terminal. In the notebook, `check(...)` shows them under the cell.
-"""
 
 
 def _recorded_outputs():
@@ -96,13 +66,13 @@ def write_release(out_dir, force: bool = False) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     shutil.copytree(PROJECT / "exercises", staging / "exercises", ignore=ignore)
-    shutil.copytree(GRADER, staging / "grader", ignore=ignore)
-    for path in INSTRUCTORS_ONLY:
-        left_out = staging / "grader" / path
-        shutil.rmtree(left_out) if left_out.is_dir() else left_out.unlink()
+    for relative in handout_files():
+        (staging / "grader" / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(GRADER / relative, staging / "grader" / relative)
     recorder.save(staging / "grader" / STORED_OUTPUTS.name)
     (staging / "attention.ipynb").write_text(json.dumps(student_notebook(load()), indent=1) + "\n")
     (staging / "README.md").write_text(STUDENT_README)
+    (staging / "pyproject.toml").write_text(pyproject_toml())
     (staging / "requirements.txt").write_text(REQUIREMENTS)
     out_dir.mkdir(exist_ok=True)
     for item in staging.iterdir():

@@ -20,14 +20,19 @@ CONTRACT_NAMES = (
     "MultiHeadAttention", "gpt2_attention",
 )
 SUFFIXES = (".py", ".ipynb")
+DEFAULT_FOLDER = "exercises"  # graded when no path is given
 # Cell magics whose body is still Python; any other cell magic (%%bash, %%html, ...) skips its cell.
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
+# The handout notebook's own cells carry {"role": ...} under this key in their metadata; grading a notebook skips
+# those whose role is scaffolding (the self-check cells, demos), and runs every other cell, the student's included.
+ROLE_KEY = "attention_exercises"
+SCAFFOLDING_ROLES = ("check", "demo")
 
 
 @dataclass(frozen=True)
 class Cell:
     """One piece of student code, run in order with the others in the same namespace."""
-    filename: str  # how tracebacks name it, e.g. "hw3.ipynb [cell 4]"
+    filename: str  # how tracebacks and notes name it, as Jupyter shows it: "hw3.ipynb In [7]", "hw3.ipynb code cell 4"
     source: str
 
 
@@ -99,6 +104,21 @@ def notebook_language(notebook: dict) -> str | None:
     return metadata.get("language") if isinstance(metadata.get("language"), str) else None
 
 
+def is_scaffolding(cell: dict) -> bool:
+    """Whether a notebook cell is one of the handout's own check or demo cells (see ROLE_KEY)."""
+    metadata = cell.get("metadata")
+    marker = metadata.get(ROLE_KEY) if isinstance(metadata, dict) else None
+    return isinstance(marker, dict) and marker.get("role") in SCAFFOLDING_ROLES
+
+
+def cell_name(cell: dict, position: int) -> str:
+    """A code cell as Jupyter shows it: `In [7]` once run, else its position among the code cells."""
+    count = cell.get("execution_count", cell.get("prompt_number"))  # nbformat 4, nbformat 3
+    if isinstance(count, int) and not isinstance(count, bool):
+        return f"In [{count}]"
+    return f"code cell {position}"
+
+
 def raw_cells(notebook: dict) -> list | None:
     """The cells of nbformat 4 (`cells`) or of nbformat 3 (`worksheets[].cells`, code in `input`)."""
     if isinstance(notebook.get("cells"), list):
@@ -123,15 +143,16 @@ def notebook_cells(text: str, name: str) -> list[Cell]:
     if language is not None and language.lower() != "python":
         raise ValueError(f"{name} is a notebook for the {language} kernel, not Python: change its kernel to "
                          "Python 3 and run it again, or hand in the .py file")
-    code = []
-    for number, cell in enumerate(cells, start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue  # markdown (with its attachments), raw and nbformat 3 heading cells
+    code_cells = [cell for cell in cells if isinstance(cell, dict) and cell.get("cell_type") == "code"]
+    code = []  # markdown (with its attachments), raw and nbformat 3 heading cells are not code
+    for position, cell in enumerate(code_cells, start=1):
+        if is_scaffolding(cell):
+            continue
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         python = strip_magics(source)
         if python is not None and python.strip():
-            code.append(Cell(filename=f"{name} [cell {number}]", source=python))
+            code.append(Cell(filename=f"{name} {cell_name(cell, position)}", source=python))
     return code
 
 
@@ -196,6 +217,14 @@ def locate(given_path: str, label: str | None = None) -> Submission:
     # Cells are named after the file (for tracebacks); the submission keeps the path as given.
     return replace(read_file(candidates[0], str(Path(display_path) / candidates[0].name)), display_path=display_path,
                    import_dir=str(path.resolve()) if has_own_modules(path, candidates[0]) else None)
+
+
+def default_submission(folder: Path) -> str:
+    """What `python -m grader` grades when given no path, run in `folder`: ./exercises from the folder that
+    holds it; from inside that folder (any folder without one whose files define exercise names), the folder."""
+    if not (folder / DEFAULT_FOLDER).is_dir() and candidate_files(folder):
+        return "."
+    return f"./{DEFAULT_FOLDER}"
 
 
 def has_own_modules(folder: Path, submission_file: Path) -> bool:

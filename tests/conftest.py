@@ -76,3 +76,21 @@ def corpus_batch(tmp_path_factory):
     result = run_cli("batch", make_corpus(root / "class"), "--out", root / "out", timeout=1800)
     assert result.returncode == 0, result.stderr
     return root
+
+
+def python_without_the_project(venv: Path) -> Path:
+    """The python of a new virtual environment at venv that imports this one's packages (torch, numpy, pytest,
+    rich, IPython) through a .pth file, but not this project: an editable install's finder would fill in, from
+    the checkout, any grader module that a student release lacks."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    ours = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
+    site_packages = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (site_packages / "tests-packages.pth").write_text("".join(f"{folder}\n" for folder in ours))
+    return venv / "bin" / "python"
+
+
+def clean_env(home: Path, **extra) -> dict:
+    """An environment that says nothing of the checkout: no PYTHONPATH or other Python settings."""
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8", **extra}

@@ -52,8 +52,8 @@ def test_the_cli_refuses_an_incompatible_installation_before_grading(tmp_path):
 
 
 def test_the_release_and_every_platform_install_the_tested_torch_range():
+    from grader.handout_texts import REQUIREMENTS
     from grader.platforms import classroom, gradescope, prairielearn
-    from grader.release import REQUIREMENTS
 
     assert REQUIREMENTS.splitlines()[0] == TORCH_REQUIREMENT
     # Each installs the CPU build first, in the range, so that the requirements do not fetch another torch.

@@ -57,7 +57,7 @@ def test_batch_writes_one_pytest_json_per_student_beside_its_report(tmp_path):
 
 def test_without_the_plugin_the_option_says_what_to_install(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
-    with pytest.raises(UsageError, match=r"pip install 'attention-exercises\[platforms\]'"):
+    with pytest.raises(UsageError, match=r"pip install 'pytest-json-report>=1\.5,<2' \(the project's platforms extra"):
         pytest_json.require()
 
 

@@ -101,7 +101,7 @@ def release(tmp_path_factory):
 
 def test_release_contents(release):
     assert (release / "exercises" / "attention.py").read_text() == (ROOT / "exercises" / "attention.py").read_text()
-    assert (release / "attention.ipynb").is_file() and (release / "README.md").is_file()
+    assert all((release / name).is_file() for name in ("attention.ipynb", "README.md", "pyproject.toml"))
     assert not (release / "grader" / "suites" / "hidden").exists()
     assert not (release / "solutions").exists()
     assert not (release / "grader" / "live_reference.py").exists() and "def _attention" not in release_text(release)
@@ -222,3 +222,18 @@ def test_self_check_with_a_python_only_its_owner_may_enter(release, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Total: 0/100 (public checks only)" in result.stdout and "not implemented yet" in result.stdout
     assert "could not start" not in result.stdout
+
+
+def test_the_handout_notebook_untouched_or_complete_grades_without_a_note(release, tmp_path):
+    """Its check cells are the handout's own (marked in their metadata): grading skips them, so neither the
+    untouched notebook nor a complete one gets a "cell failed" note, in the terminal, the JSON or the page."""
+    from notebook_submissions import filled
+
+    complete = tmp_path / "complete.ipynb"
+    complete.write_text(json.dumps(filled(json.loads((release / "attention.ipynb").read_text()), {})))
+    for notebook, total in ((release / "attention.ipynb", 0), (complete, 100)):
+        out = self_check(release, notebook, "--json", tmp_path / "r.json", "--html", tmp_path / "f.html")
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert (report["score"], report["notes"]) == (total, []), report["notes"]
+        assert "cell failed" not in out and "ModuleNotFoundError" not in out
+        assert "Note:" not in (tmp_path / "f.html").read_text()

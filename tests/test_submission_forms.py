@@ -5,7 +5,7 @@ import json
 from conftest import grade_json, run_cli, solution_source
 from grader.catalogue import load
 from grader.pipeline import grade_submissions
-from grader.submission import locate
+from grader.submission import locate, notebook_cells
 
 
 def notebook(*cells):
@@ -31,7 +31,36 @@ def test_notebook_with_magics_demo_code_and_a_failing_cell(tmp_path, write):
     assert report["status"] == "graded"
     assert report["score"] == 100
     assert "hello" in report["output"]
-    assert any("a demo cell that fails" in note and "[cell 4]" in note for note in report["notes"])
+    # Not run in Jupyter (no execution counts): named by its place among the code cells, markdown not counted.
+    assert any("a demo cell that fails" in note and "student.ipynb code cell 3" in note for note in report["notes"])
+
+
+def handout_cell(source, role):
+    """A cell the handout notebook marks as its own (see grader.submission.ROLE_KEY)."""
+    return {"cell_type": "code", "metadata": {"attention_exercises": {"role": role}}, "source": source,
+            "outputs": [], "execution_count": None}
+
+
+def test_the_handout_s_own_check_and_demo_cells_are_skipped_and_the_student_s_run():
+    marked = json.loads(notebook(("code", "import torch"), ("code", "x = 1")))
+    marked["cells"][1:1] = [handout_cell("from grader.in_notebook import check\ncheck('causal_mask')", "check"),
+                            handout_cell("print(attention_scores(inputs))", "demo"),
+                            handout_cell("y = 2", "setup")]  # a role that is not scaffolding still runs
+    marked["cells"].append({**json.loads(notebook(("code", "from grader.in_notebook import check")))["cells"][0]})
+    cells = notebook_cells(json.dumps(marked), "attention.ipynb")
+    assert [c.source for c in cells] == ["import torch", "y = 2", "x = 1", "from grader.in_notebook import check"]
+    assert [c.filename for c in cells] == [f"attention.ipynb code cell {n}" for n in (1, 4, 5, 6)]
+
+
+def test_a_note_names_a_run_cell_as_jupyter_shows_it_and_an_unrun_one_by_its_place(tmp_path, write):
+    ran = json.loads(notebook(("markdown", "# mine"), ("code", solution_source()), ("code", "1 / 0"),
+                              ("code", "raise KeyError('unrun')")))
+    ran["cells"][1]["execution_count"], ran["cells"][2]["execution_count"] = 3, 7  # run out of order, the last not
+    write("mine.ipynb", json.dumps(ran))
+    report = grade_json("mine.ipynb", tmp_path=tmp_path, cwd=tmp_path)
+    assert report["score"] == 100
+    assert report["notes"] == ["ZeroDivisionError: division by zero at mine.ipynb In [7], line 1: 1 / 0",
+                               "KeyError: 'unrun' at mine.ipynb code cell 3, line 1: raise KeyError('unrun')"]
 
 
 def test_notebook_that_is_not_json(tmp_path, write):

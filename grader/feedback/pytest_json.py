@@ -22,7 +22,8 @@ PRIVATE_STAGE_KEYS = ("longrepr", "crash", "traceback", "stdout", "stderr", "log
 def require() -> None:
     """Fail with what to install, before grading, where the plugin is missing."""
     if importlib.util.find_spec("pytest_jsonreport") is None:
-        raise UsageError("--pytest-json needs pytest-json-report: pip install 'attention-exercises[platforms]'")
+        raise UsageError("--pytest-json needs pytest-json-report: pip install 'pytest-json-report>=1.5,<2' (the "
+                         "project's platforms extra; a student release's pytest-json extra)")
 
 
 class GradedOutcomes:

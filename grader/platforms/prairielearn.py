@@ -78,8 +78,8 @@ def info_json(image: str) -> dict:
 
 def write_course(out_dir, image: str = DEFAULT_IMAGE, config=None, force: bool = False) -> Path:
     """Write questions/attention/, serverFilesCourse/attention_grader/ and grader-image/ into out_dir."""
+    from grader.handout_texts import REQUIREMENTS
     from grader.package_files import grader_files
-    from grader.release import REQUIREMENTS
 
     out = Path(out_dir)
     assignment = Path(config) if config else ASSIGNMENT_FILE
