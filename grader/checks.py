@@ -29,6 +29,16 @@ class Diagnosis(AssertionError):
         self.misconception = misconception
 
 
+class Unexplained(Diagnosis):
+    """A module's output that no combination of catalogued choices explains: the check cannot tell which part
+    of `definition` is wrong, so it is graded like an error of that definition, in its own concept (see
+    grader.plugin)."""
+
+    def __init__(self, message: str, definition: str):
+        super().__init__(message)
+        self.definition = definition
+
+
 def misconception_of_error(error_type: str, where: str | None) -> str | None:
     """The catalogued mistake an error of the student's code shows by itself, if any: a shape error on a line
     that uses .T, which on a batched tensor reverses every dimension instead of swapping the last two."""
@@ -52,13 +62,19 @@ def shape_text(shape) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ")"
 
 
-def expect_tensor(value, shape, what: str) -> torch.Tensor:
+def expect_tensor(value, shape, what: str, failure=Diagnosis) -> torch.Tensor:
     """Fail unless the student's value is a tensor of the given shape."""
     if not isinstance(value, torch.Tensor):
-        raise Diagnosis(f"{what} returned {value!r}, expected a tensor of shape {shape_text(shape)}")
+        raise failure(f"{what} returned {value!r}, expected a tensor of shape {shape_text(shape)}")
     if tuple(value.shape) != tuple(shape):
-        raise Diagnosis(f"{what} returned shape {shape_text(value.shape)}, expected {shape_text(shape)}")
+        raise failure(f"{what} returned shape {shape_text(value.shape)}, expected {shape_text(shape)}")
     return value
+
+
+def expect_module_output(value, shape, what: str) -> torch.Tensor:
+    """expect_tensor for a module's output, where anything else is the module's own mistake as a whole: `what`
+    names the module first, as in "CausalAttention(x)" (see Unexplained)."""
+    return expect_tensor(value, shape, what, lambda message: Unexplained(message, what.split("(", 1)[0]))
 
 
 def expect_close(actual, expected: torch.Tensor, what: str, wrong=()):
@@ -101,7 +117,9 @@ def judge(actual, family: reference.Family, axis: str, what: str):
     """Judge one concept (`axis`, one of the family's axes) while adopting the student's choices on the others.
 
     Passes when `actual` matches the reference with the correct choice on `axis` and any catalogued choice
-    on the others; otherwise fails naming the misconception on `axis` that the output matches, if any.
+    on the others; otherwise fails naming the misconception on `axis` that the output matches, if any. An
+    output that no combination explains is the module's as a whole (Unexplained): `what` names it first,
+    as in "CausalAttention(x) on 3 tokens".
     """
     axes = family.axes
     others = [name for name in axes if name != axis]
@@ -111,7 +129,8 @@ def judge(actual, family: reference.Family, axis: str, what: str):
                    for combination in fewest_mistakes_first(axes, axis))
 
     if not isinstance(actual, torch.Tensor):
-        raise Diagnosis(f"{what} returned {actual!r}, expected a tensor")
+        raise Unexplained(f"{what} returned {actual!r}, expected a tensor", what.split("(", 1)[0])
+    expect_some_numbers(actual, what)
     actual = actual.detach().cpu().double()  # once, not once per comparison
     if matches(axes[axis][0]):
         return
@@ -119,8 +138,26 @@ def judge(actual, family: reference.Family, axis: str, what: str):
         if matches(choice):
             raise Diagnosis(f"{what} does not give the expected values", reference.misconception_of(choice))
     expected = family(**{axis: axes[axis][0]}, **{name: axes[name][0] for name in others})
-    expect_tensor(actual, expected.shape, what)
-    raise Diagnosis(observed_difference(actual, expected, what))
+    expect_module_output(actual, expected.shape, what)
+    raise Unexplained(observed_difference(actual, expected, what), what.split("(", 1)[0])
+
+
+def expect_some_numbers(actual: torch.Tensor, what: str):
+    """An output that is NaN everywhere matches every reference that is NaN somewhere: it explains nothing."""
+    if actual.numel() and not bool(actual.isfinite().any()):
+        raise Unexplained(f"{what} gives NaN or infinity everywhere: no token attends to anything",
+                          what.split("(", 1)[0])
+
+
+def expect_explained(actual, family: reference.Family, what: str):
+    """Fail as Unexplained unless some combination of catalogued choices gives `actual`: a check of one concept
+    (dropout, say) first makes sure the rest of the module is something it can reason about."""
+    if isinstance(actual, torch.Tensor):
+        expect_some_numbers(actual, what)
+    if not any(close(actual, family(**combination)) for combination in fewest_mistakes_first(family.axes, "")):
+        expected = family()
+        expect_module_output(actual, expected.shape, what)
+        raise Unexplained(observed_difference(actual, expected, what), what.split("(", 1)[0])
 
 
 def fewest_mistakes_first(axes: dict, axis: str) -> tuple[dict, ...]:
@@ -194,9 +231,9 @@ class Weights:
     @staticmethod
     def check_linear(module, result: dict) -> dict:
         """Fail unless loading linear_values() into the module found every required parameter."""
-        if result["missing"] or result["mismatched"]:
-            raise Diagnosis(f"{module.class_name}: {weights_problem(result)}; keep W_query, W_key and W_value "
-                            "as nn.Linear(d_in, d_out) layers")
+        if result["missing"] or result["mismatched"]:  # the class's own structure, graded in its own concept
+            raise Unexplained(f"{module.class_name}: {weights_problem(result)}; keep W_query, W_key and W_value "
+                              "as nn.Linear(d_in, d_out) layers", module.class_name)
         return result
 
     def v1_values(self) -> tuple[dict, dict]:
@@ -206,9 +243,9 @@ class Weights:
     @staticmethod
     def check_v1(result: dict):
         """Fail unless loading v1_values() found every matrix in its shape."""
-        if result["missing"] or result["mismatched"]:
-            raise Diagnosis(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
-                            "nn.Parameter matrices of shape (d_in, d_out)")
+        if result["missing"] or result["mismatched"]:  # the class's own structure, graded in its own concept
+            raise Unexplained(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
+                              "nn.Parameter matrices of shape (d_in, d_out)", "SelfAttention_v1")
 
     def family(self, x, axes: dict, device="cpu", **options) -> reference.Family:
         """The reference outputs for input x under each combination of the choices on `axes`, on `device`;

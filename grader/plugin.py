@@ -37,20 +37,22 @@ def classify(exc: BaseException) -> dict:
     return {"status": "error", "message": internal, "fault": internal}
 
 
-def counted_in(concept: str, definition: str, unwritten: bool) -> bool:
-    """Whether a check of `concept` that failed because `definition` is not written yet (`unwritten`), or raised
-    an error, counts. Each is one mistake, charged once: an unwritten definition in every concept that needs
-    it (registry `needs`), an error in the definition's own concept (the first that needs it), whose checks
-    judge the definition's code as a whole."""
+def counted_in(concept: str, chain: tuple[str, ...], unwritten: bool) -> bool:
+    """Whether a check of `concept` that failed in the definitions `chain` (deepest first) counts: because the
+    deepest is not written yet (`unwritten`), or because they raised an error or gave an output no catalogued
+    choice explains. Each is one mistake, charged once: an unwritten definition in every concept that needs it
+    (registry `needs`); an error or an unexplained output in the own concept (the first that needs it) of a
+    definition in the chain, whose checks judge that definition's code as a whole."""
     if unwritten:
-        return not registry().judged_without(concept, definition)
-    return registry().first_needing(definition) == concept
+        return not registry().judged_without(concept, chain[0])
+    return any(registry().first_needing(definition) == concept for definition in chain)
 
 
 def not_counted_message(definition: str, unwritten: bool) -> str:
     """Why a check is not counted: a definition it calls, one its concept can be judged without, is not written
     yet or raised an error. That is charged once, in the concepts that need the definition."""
-    problem = "is not written yet" if unwritten else f"raised an error (charged to {registry().first_needing(definition)})"
+    problem = "is not written yet" if unwritten else (f"raised an error or gave an output no catalogued mistake "
+                                                      f"explains (charged once, to {registry().first_needing(definition)})")
     return f"{definition} {problem}: the checks of other concepts that call it are not counted"
 
 
@@ -190,7 +192,8 @@ class GradingPlugin:
             return {"status": "skipped", "message": str(exc)}
         definition = getattr(exc, "definition", None)  # where the student's error arose (see StudentError)
         unwritten = bool(getattr(exc, "not_implemented", False))
-        if definition is not None and not counted_in(concept_of(item), definition, unwritten):
+        chain = getattr(exc, "chain", (definition,))  # the definitions it passed through, deepest first
+        if definition is not None and not counted_in(concept_of(item), chain, unwritten):
             if unwritten:
                 return {"status": "skipped", "message": not_counted_message(definition, True), "not_implemented": True}
             owner = registry().first_needing(definition)

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import torch
 
-from grader.checks import (Diagnosis, Weights, close, expect_close, expect_tensor, judge, misconception_of_error,
-                           shape_text, weights_problem)
+from grader.checks import (Diagnosis, Weights, close, expect_close, expect_explained, expect_module_output,
+                           expect_tensor, judge, misconception_of_error, shape_text, weights_problem)
 from grader.layouts import RECOGNITION_SIZES, layout_of, square_tensors
 from grader.proxy import StudentError, describe_value
 from grader.reference import (CAUSAL_AXES, HEADS, MASK, MULTIHEAD_AXES, OUT_PROJ, SCALE,  # noqa: F401 - the suites' axes
@@ -154,11 +154,18 @@ DROPOUT_TOKENS = 6
 
 
 def dropout_pair(student, value_weight=None, seed=51, p=0.5):
-    """The same weights in a CausalAttention with dropout p and one with dropout 0.0 (both in eval mode)."""
+    """The same weights in a CausalAttention with dropout p and one with dropout 0.0 (both in eval mode).
+
+    The one without dropout must give an output that some catalogued choices explain: dropout is judged on
+    attention weights, and a module that computes something else is graded in its own concept (Unexplained).
+    """
     n = DROPOUT_TOKENS
     random = Weights.random(n, n, seed)
     weights = Weights(random.query, random.key, torch.eye(n) if value_weight is None else value_weight)
-    return [attention_module(student, "CausalAttention", n, n, n, rate, weights=weights) for rate in (p, 0.0)]
+    pair = [attention_module(student, "CausalAttention", n, n, n, rate, weights=weights) for rate in (p, 0.0)]
+    x = one_hot_tokens(n)
+    expect_explained(pair[1](x), weights.family(x, CAUSAL_AXES, causal=True), "CausalAttention(x) without dropout")
+    return pair
 
 
 def seeded_pair(student, name):
@@ -172,7 +179,9 @@ def seeded_pair(student, name):
 def check_dropout_in_eval(student, name):
     with_dropout, without = seeded_pair(student, name)
     x = one_hot_tokens(DROPOUT_TOKENS)
-    if not close(with_dropout(x, seed=1), without(x)):
+    shape = (1, DROPOUT_TOKENS, DROPOUT_TOKENS)
+    expected = expect_module_output(without(x), shape, f"{name}(x) without dropout")
+    if not close(expect_module_output(with_dropout(x, seed=1), shape, f"{name}(x)"), expected):
         raise Diagnosis(f"in eval mode {name} with dropout=0.5 gives other outputs than with dropout=0.0",
                         "dropout_in_eval")
 
@@ -198,7 +207,7 @@ def check_dropout_in_training(student, p=0.5, seed=7):
         raise Diagnosis(f"in training mode with dropout={p} the kept attention weights are scaled by 1/p = "
                         f"{1 / p:g} instead of 1/(1-p) = {1 / (1 - p):g}", "dropout_scaled_by_p")
     if close(dropped, weights):
-        raise Diagnosis("in training mode dropout=0.5 changes nothing: dropout is not applied")
+        raise Diagnosis(f"in training mode dropout={p} changes nothing: dropout is not applied")
     if bool(dropped[weights.isfinite()].isnan().any()):
         # Dropping a -inf score gives 0 * -inf = NaN: dropout ran on the masked scores.
         raise Diagnosis("in training mode the output has NaN where eval mode has none, so dropout came before "
@@ -243,6 +252,8 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
         raise Diagnosis(f"{name}.forward on the meta device raised {exc}",
                         misconception_of_error(exc.error_type, exc.where)) from None
     if not isinstance(out, torch.Tensor) or out.device.type != "meta" or tuple(out.shape) != (2, context_length, d_out):
+        on_cpu = student.build(name, d_in, d_out, context_length, dropout, **kwargs)(torch.zeros(2, context_length, d_in))
+        expect_module_output(on_cpu, (2, context_length, d_out), f"{name}(x)")  # a wrong shape anywhere is the module's
         raise Diagnosis(f"after {name}.to('meta') forward did not return a meta tensor of shape "
                         f"(2, {context_length}, {d_out})")
 
@@ -311,12 +322,24 @@ def check_wrapper_output(student, d_in, d_out, context_length, num_heads, seed):
         raise Diagnosis(f"the wrapper should keep its {num_heads} heads in self.heads")
     # Heads built one after the other start from different random weights, whatever their layout.
     x = torch.rand(2, context_length, d_in, generator=torch.Generator().manual_seed(seed))  # (b, T, d_in)
-    outputs = [head(x) for head in heads]  # each (b, T, d_out)
+    outputs = [heads_output(head, x, position) for position, head in enumerate(heads)]  # each (b, T, d_out)
     if not all(isinstance(output, torch.Tensor) for output in outputs):
         raise Diagnosis("the wrapper's heads do not each return a tensor")
     expect_close(wrapper(x), torch.cat(outputs, dim=-1), "MultiHeadAttentionWrapper(x)",
                  wrong=[("wrong_concat_dim", torch.cat(outputs, dim=1)),
                         ("wrong_concat_dim", torch.cat(outputs, dim=0))])
+
+
+def heads_output(head, x, position):
+    """A head the wrapper built, run on x: an error there is the wrapper's (it chose the head's sizes), unless
+    the head is not written yet."""
+    try:
+        return head(x)
+    except StudentError as exc:
+        if exc.not_implemented:
+            raise
+        raise Diagnosis(f"the wrapper's head {position} raised {exc}", misconception_of_error(exc.error_type, exc.where)) \
+            from None
 
 
 def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
@@ -328,7 +351,7 @@ def check_two_dim_wrapper(student, d_in, context_length, dropout=0.0):
     if heads[0] is None or heads[1] is None or heads[2] is not None:
         raise Diagnosis("wrapper_with_two_dim_output should build a wrapper with num_heads=2")
     x = torch.rand(1, context_length, d_in, generator=torch.Generator().manual_seed(3))  # (b, T, d_in)
-    output = heads[0].eval()(x)
+    output = heads_output(heads[0].eval(), x, 0)
     if not isinstance(output, torch.Tensor) or output.dim() != 3:
         raise Diagnosis(f"the wrapper's head returned {describe_value(output)}, expected a (b, T, d_out) tensor")
     features = output.shape[-1]

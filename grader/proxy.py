@@ -37,9 +37,14 @@ class StudentError(StudentProblem):
         super().__init__(self.describe())
 
     @property
+    def chain(self) -> tuple[str, ...]:
+        """The definitions of the contract the traceback passed through, deepest first."""
+        return tuple(name for name in self.definitions if name in CONTRACT_NAMES)
+
+    @property
     def definition(self) -> str | None:
         """The definition of the contract the error arose in: the deepest one the traceback passed through."""
-        return next((name for name in self.definitions if name in CONTRACT_NAMES), None)
+        return next(iter(self.chain), None)
 
     def describe(self):
         if self.not_implemented:

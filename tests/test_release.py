@@ -145,9 +145,10 @@ def test_self_check_scores_full_scale_and_diagnoses(release, tmp_path):
     assert report["checks"] == "public only"
     assert {t["visibility"] for t in report["tests"]} == {"public"}
     causal = next(c for c in report["concepts"] if c["id"] == "causal_mask")
-    # Its layers keep the contract (one test of three); the mask's two public checks fail.
-    assert causal["misconceptions"] == ["mask_after_softmax"] and causal["score"] == 4
-    assert re.search(r"Total: 92/100", out)
+    # Its layers keep the contract and its softmax normalises the keys (two tests of four); the mask's two
+    # public checks fail.
+    assert causal["misconceptions"] == ["mask_after_softmax"] and causal["score"] == 6
+    assert re.search(r"Total: 94/100", out)
 
 
 def test_self_check_recognises_other_layouts(release, tmp_path):

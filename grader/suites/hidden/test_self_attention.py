@@ -59,8 +59,8 @@ def test_causal_attention_scaling(student, device):
 def test_multihead_attention_scales_by_the_head_dimension(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=8, context_length=5, num_heads=2, seed=135)
     x = randn(2, 5, 3, seed=136)  # (b, T, d_in)
-    judge(module(x), weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2), "scale",
-          "MultiHeadAttention(x)")
+    family = weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2)
+    judge(module(x), family, "scale", "MultiHeadAttention(x) with d_out=8 and 2 heads")
 
 
 @concept("weight_transfer", visibility="hidden")
