@@ -211,42 +211,6 @@ class Weights:
                    biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
                    out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
 
-    def linear_values(self) -> tuple[dict, dict]:
-        """(required, optional) values by parameter name for a module built from nn.Linear layers.
-
-        qkv biases the module has but the test did not ask for are zeroed, so that a bias the student
-        should not have costs points in one place only (SelfAttention_v2's structure test).
-        """
-        names = ("W_query", "W_key", "W_value")
-        required = {f"{n}.weight": w for n, w in zip(names, (self.query, self.key, self.value))}
-        if self.biases is None:
-            optional = {f"{n}.bias": torch.zeros(self.query.shape[0]) for n in names}
-        else:
-            required.update({f"{n}.bias": b for n, b in zip(names, self.biases)})
-            optional = {}
-        if self.out_proj is not None:
-            optional.update({"out_proj.weight": self.out_proj[0], "out_proj.bias": self.out_proj[1]})
-        return required, optional
-
-    @staticmethod
-    def check_linear(module, result: dict) -> dict:
-        """Fail unless loading linear_values() into the module found every required parameter."""
-        if result["missing"] or result["mismatched"]:  # the class's own structure, graded in its own concept
-            raise Unexplained(f"{module.class_name}: {weights_problem(result)}; keep W_query, W_key and W_value "
-                              "as nn.Linear(d_in, d_out) layers", module.class_name)
-        return result
-
-    def v1_values(self) -> tuple[dict, dict]:
-        """(required, optional) values of SelfAttention_v1's (d_in, d_out) nn.Parameter matrices."""
-        return {"W_query": self.query.T, "W_key": self.key.T, "W_value": self.value.T}, {}
-
-    @staticmethod
-    def check_v1(result: dict):
-        """Fail unless loading v1_values() found every matrix in its shape."""
-        if result["missing"] or result["mismatched"]:  # the class's own structure, graded in its own concept
-            raise Unexplained(f"SelfAttention_v1: {weights_problem(result)}; W_query, W_key and W_value must be "
-                              "nn.Parameter matrices of shape (d_in, d_out)", "SelfAttention_v1")
-
     def family(self, x, axes: dict, device="cpu", **options) -> reference.Family:
         """The reference outputs for input x under each combination of the choices on `axes`, on `device`;
         options are attention's own (`causal`, `num_heads`)."""

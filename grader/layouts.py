@@ -16,13 +16,16 @@ import torch
 from grader.catalogue import registry
 from grader.checks import Diagnosis, Weights, close, randn
 from grader.proxy import StudentError
-from grader.reference import CAUSAL_AXES, MULTIHEAD_AXES, Family
+from grader.reference import CAUSAL_AXES, MULTIHEAD_AXES, SELF_ATTENTION_AXES, Family
 
 ROLES = ("query", "key", "value")
 SHORT = {"query": "q", "key": "k", "value": "v"}
 CONTRACT_NAMES = ("W_query", "W_key", "W_value")
 # (d_in, d_out, context_length, num_heads) of the recognition build: d_in, d_out, 3 * d_out and head_dim differ.
-RECOGNITION_SIZES = {"CausalAttention": (3, 4, 5, 1), "MultiHeadAttention": (3, 4, 5, 2)}
+# For SelfAttention_v1 and v2, which have no mask, the third size is only the probe's number of tokens.
+RECOGNITION_SIZES = {"SelfAttention_v1": (3, 4, 5, 1), "SelfAttention_v2": (3, 4, 5, 1), "CausalAttention": (3, 4, 5, 1),
+                     "MultiHeadAttention": (3, 4, 5, 2)}
+SELF_ATTENTION = ("SelfAttention_v1", "SelfAttention_v2")  # unbatched (T, d_in) inputs, no mask, no dropout
 RECOGNITION_SEED = 91
 LOOKED_FOR = ("W_query, W_key and W_value (nn.Linear or nn.Parameter matrices), one fused nn.Linear(d_in, 3 * d_out) "
               "under any name, or an nn.ModuleList of per-head modules")
@@ -69,6 +72,10 @@ class Layout:
 
     def contract_deviations(self) -> list[str]:
         """What the attribute contract asks for that this layout does otherwise, one phrase each."""
+        if self.module == "SelfAttention_v1":
+            kept = [(m.path, m.transposed) for m in self.projections] == [(n, True) for n in CONTRACT_NAMES]
+            return [] if kept else [f"W_query, W_key and W_value as nn.Parameter (d_in, d_out) matrices (found "
+                                    f"{self.describe_projections()})"]
         found = []
         if self.heads is not None or [m.path for m in self.projections] != [f"{n}.weight" for n in CONTRACT_NAMES]:
             found.append(f"W_query, W_key and W_value as nn.Linear(d_in, d_out) layers (found "
@@ -76,7 +83,7 @@ class Layout:
         if self.module == "MultiHeadAttention" and (self.out_proj is None or self.out_proj.path != "out_proj.weight"):
             found.append(f"out_proj as nn.Linear(d_out, d_out) (found "
                          f"{self.out_proj.describe() if self.out_proj else 'none'})")
-        if self.heads is None and self.mask != "mask":
+        if self.heads is None and self.mask != "mask" and self.module not in SELF_ATTENTION:
             found.append(f"a buffer named mask (found {self.mask or 'no mask buffer'})")
         return found
 
@@ -143,7 +150,8 @@ class Layout:
             parts.append(f"out projection {self.out_proj.describe()}")
         elif self.module == "MultiHeadAttention":
             parts.append("no out projection")
-        parts.append(self.describe_mask())
+        if self.module not in SELF_ATTENTION:
+            parts.append(self.describe_mask())
         text = f"{self.module}: " + ", ".join(parts) + (" (the attribute contract)" if self.contract else "")
         return text + (f"; {self.probe_note}" if self.probe_note else "")
 
@@ -309,11 +317,7 @@ def layout_of(student, module: str) -> Layout:
 def recognise(student, module: str) -> Layout | Unrecognised:
     """Build the class at the recognition sizes, list the layouts its shapes allow, and probe between them."""
     d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[module]
-    extra = {"num_heads": num_heads} if module == "MultiHeadAttention" else {}
-    try:  # with biases, so that their places are found too
-        handle = student.build(module, d_in, d_out, context_length, 0.0, training=False, qkv_bias=True, **extra)
-    except StudentError:
-        handle = student.build(module, d_in, d_out, context_length, 0.0, training=False, **extra)
+    handle = recognition_build(student, module)
     info = handle.describe()
     container = per_head_container(info, num_heads) if num_heads > 1 else None
     if container is not None:
@@ -328,7 +332,7 @@ def recognise(student, module: str) -> Layout | Unrecognised:
         options = single_head_candidates(module, info, d_in, d_out, num_heads)
     if not options:
         return Unrecognised(module, found_text(info))
-    x = randn(2, context_length, d_in, seed=RECOGNITION_SEED)  # (b, T, d_in)
+    x = probe_input(module)
     # Asked for both, whichever this class needs, before any return: a family costs nothing until its outputs
     # are read, and a student release answers only the families that grading the solution asked for.
     families = {biases: probe_family(module, biases, x, num_heads) for biases in (False, True)}
@@ -338,18 +342,44 @@ def recognise(student, module: str) -> Layout | Unrecognised:
     return probe(handle, options, probe_weights(module, has_biases), x, num_heads, families[has_biases].outputs())
 
 
+def recognition_build(student, module: str):
+    """The class built at its recognition sizes, with query/key/value biases where it takes qkv_bias (so that
+    their places are found too), in eval mode."""
+    d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[module]
+    args = (d_in, d_out) if module in SELF_ATTENTION else (d_in, d_out, context_length, 0.0)
+    extra = {"num_heads": num_heads} if module == "MultiHeadAttention" else {}
+    if module == "SelfAttention_v1":
+        return student.build(module, *args, training=False)
+    try:
+        return student.build(module, *args, training=False, qkv_bias=True, **extra)
+    except StudentError as exc:
+        if exc.not_implemented:
+            raise
+        return student.build(module, *args, training=False, **extra)
+
+
+def probe_input(module: str) -> torch.Tensor:
+    d_in, _, context_length, _ = RECOGNITION_SIZES[module]
+    if module in SELF_ATTENTION:
+        return randn(context_length, d_in, seed=RECOGNITION_SEED)  # (T, d_in)
+    return randn(2, context_length, d_in, seed=RECOGNITION_SEED)  # (b, T, d_in)
+
+
 def probe_weights(module: str, biases: bool) -> Weights:
     d_in, d_out, _, _ = RECOGNITION_SIZES[module]
     return Weights.random(d_in, d_out, RECOGNITION_SEED, biases=biases, out_proj=module == "MultiHeadAttention")
 
 
 def reference_axes(module: str) -> dict:
+    if module in SELF_ATTENTION:
+        return SELF_ATTENTION_AXES
     return MULTIHEAD_AXES if module == "MultiHeadAttention" else CAUSAL_AXES
 
 
 def probe_family(module: str, biases: bool, x, num_heads) -> Family:
     """The reference's outputs on the probe's weights under every combination of choices, the correct one first."""
-    return probe_weights(module, biases).family(x, reference_axes(module), causal=True, num_heads=num_heads)
+    return probe_weights(module, biases).family(x, reference_axes(module), causal=module not in SELF_ATTENTION,
+                                                num_heads=num_heads)
 
 
 def probe(handle, options: list[Layout], weights: Weights, x, num_heads, references) -> Layout:

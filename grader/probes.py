@@ -9,12 +9,13 @@ from dataclasses import replace
 
 import torch
 
-from grader.checks import (Diagnosis, Weights, close, expect_close, expect_explained, expect_module_output,
-                           expect_tensor, judge, misconception_of_error, shape_text, weights_problem)
-from grader.layouts import RECOGNITION_SIZES, layout_of, square_tensors
+from grader.checks import (Diagnosis, Unexplained, Weights, close, expect_close, expect_explained,
+                           expect_module_output, expect_tensor, judge, misconception_of_error, shape_text,
+                           weights_problem)
+from grader.layouts import RECOGNITION_SIZES, ROLES, layout_of, square_tensors
 from grader.proxy import StudentError, describe_value
 from grader.reference import (CAUSAL_AXES, HEADS, MASK, MULTIHEAD_AXES, OUT_PROJ, SCALE,  # noqa: F401 - the suites' axes
-                              SINGLE_HEAD_SCALE, SOFTMAX, VALUES)
+                              SELF_ATTENTION_AXES, SINGLE_HEAD_SCALE, SOFTMAX, VALUES)
 
 # The book's six-token, three-dimensional example ("Your journey starts with one step").
 BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64],
@@ -22,7 +23,6 @@ BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85,
 
 
 # SelfAttention_v1/v2's choices: which projection gives the values, the scale, and the softmax's dimension.
-SELF_ATTENTION_AXES = {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}
 
 
 def judge_self_attention(module, weights, x, device, axis, what):
@@ -31,30 +31,28 @@ def judge_self_attention(module, weights, x, device, axis, what):
 
 
 def self_attention_v1(student, d_in, d_out, seed):
+    """SelfAttention_v1(d_in, d_out) with known weights, in the layout it was recognised in."""
     weights = Weights.random(d_in, d_out, seed)
-    module = student.build("SelfAttention_v1", d_in, d_out, weights=weights.v1_values())
-    weights.check_v1(module.loaded)
-    return module, weights
+    return attention_module(student, "SelfAttention_v1", d_in, d_out, weights=weights), weights
 
 
 def linear_module(student, name, *args, seed, d_in, d_out, biases=False, **kwargs):
-    """Build SelfAttention_v2 (whose nn.Linear layout is the exercise), load known weights, switch to eval mode."""
+    """SelfAttention_v2 with known weights (query/key/value biases too where `biases`), in the layout it was
+    recognised in, in eval mode."""
     weights = Weights.random(d_in, d_out, seed, biases=biases)
-    module = student.build(name, *args, weights=weights.linear_values(), training=False, **kwargs)
-    weights.check_linear(module, module.loaded)
-    return module, weights
+    return attention_module(student, name, *args, weights=weights, **kwargs), weights
 
 
 def attention_module(student, name, *args, weights: Weights, num_heads=None, **kwargs):
-    """Build CausalAttention or MultiHeadAttention (num_heads given), give it `weights` in its own layout,
-    switch to eval mode."""
+    """Build one of the attention classes (MultiHeadAttention with num_heads), give it `weights` in its own
+    layout, switch to eval mode."""
     layout = layout_of(student, name)
     heads = {} if num_heads is None else {"num_heads": num_heads}
     module = student.build(name, *args, weights=layout.values(weights, num_heads or 1), training=False, **heads,
                            **kwargs)
-    if module.loaded["missing"] or module.loaded["mismatched"]:
-        raise Diagnosis(f"{name}{shape_text(args[:2])}: {weights_problem(module.loaded)}, although the "
-                        f"recognition build had them ({layout.describe()})")
+    if module.loaded["missing"] or module.loaded["mismatched"]:  # the class's own structure, graded there
+        raise Unexplained(f"{name}{shape_text(args[:2])}: {weights_problem(module.loaded)}, although the "
+                          f"recognition build had them ({layout.describe()})", name)
     return module
 
 
@@ -129,21 +127,26 @@ def check_context_vectors(student, x):
 
 
 def check_weight_transfer(student, d_in, d_out, seed):
-    """After copy_weights_v2_to_v1, each v1 matrix must be the transposed v2 weight."""
+    """After copy_weights_v2_to_v1, v1's query, key and value matrices, wherever its layout keeps them, must
+    hold v2's weights in v1's orientation: transposed, for the book's (d_in, d_out) nn.Parameter matrices."""
     weights = Weights.random(d_in, d_out, seed)
-    sa_v2 = student.build("SelfAttention_v2", d_in, d_out, weights=weights.linear_values())
-    weights.check_linear(sa_v2, sa_v2.loaded)
+    sa_v2 = attention_module(student, "SelfAttention_v2", d_in, d_out, weights=weights)
     sa_v1 = student.build("SelfAttention_v1", d_in, d_out)
     student.call("copy_weights_v2_to_v1", sa_v2, sa_v1)
-    names = ("W_query", "W_key", "W_value")
-    for name, weight, copied in zip(names, (weights.query, weights.key, weights.value), sa_v1.get_many(names)):
+    v1 = layout_of(student, "SelfAttention_v1")
+    if v1.fused or v1.heads is not None:
+        raise Diagnosis(f"SelfAttention_v1 keeps {v1.describe_projections()}: exercise 3.1 copies into three "
+                        "separate query, key and value matrices")
+    given = (weights.query, weights.key, weights.value)  # each (d_out, d_in), nn.Linear's layout
+    for role, matrix, weight, copied in zip(ROLES, v1.projections, given, sa_v1.get_many(m.path for m in v1.projections)):
+        name = matrix.path.removesuffix(".weight")
         if copied is None:
             raise Diagnosis(f"after the copy SelfAttention_v1 has no {name}")
-        if close(copied, weight.T):
+        if close(copied, weight.T if matrix.transposed else weight):
             continue
-        if close(copied, weight):
-            raise Diagnosis(f"SelfAttention_v1.{name} holds the v2 weight untransposed", "weights_not_transposed")
-        raise Diagnosis(f"SelfAttention_v1.{name} does not hold the v2 weights after the copy")
+        if close(copied, weight if matrix.transposed else weight.T):
+            raise Diagnosis(f"SelfAttention_v1.{name} holds the v2 {role} weight untransposed", "weights_not_transposed")
+        raise Diagnosis(f"SelfAttention_v1.{name} does not hold the v2 {role} weights after the copy")
 
 
 # --- dropout ----------------------------------------------------------------------------------
@@ -263,6 +266,13 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
 def check_layout(student, name, attribute_contract: bool):
     """The class's layers: the attribute contract where the assignment keeps it, any recognised layout elsewhere."""
     layout = layout_of(student, name)
+    if name == "SelfAttention_v2":
+        d_in, d_out, _, _ = RECOGNITION_SIZES[name]
+        parameters = student.build(name, d_in, d_out).describe()["parameters"]  # qkv_bias=False
+        biased = [m.bias for m in layout.projections if m.bias in parameters]
+        if biased:
+            raise Diagnosis(f"SelfAttention_v2({d_in}, {d_out}) has {', '.join(biased)} although qkv_bias=False",
+                            "qkv_bias_ignored")
     if name == "MultiHeadAttention" and layout.out_proj is None:
         raise Diagnosis("MultiHeadAttention has no output projection (out_proj)", "missing_out_proj")
     if name == "MultiHeadAttention":
@@ -273,6 +283,11 @@ def check_layout(student, name, attribute_contract: bool):
             raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
                             f"an output projection ({layout.out_proj.describe()}) without a bias",
                             "out_proj_without_bias")
+        biased = [m.bias for m in (layout.head or layout).projections if m.bias and any(
+            path.endswith(m.bias) for path in info["parameters"])]
+        if biased:
+            raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
+                            f"query/key/value biases ({', '.join(biased)}) although qkv_bias=False")
     if not attribute_contract:
         return
     deviations = layout.contract_deviations()

@@ -31,7 +31,8 @@ MULTIHEAD_SOFTMAX = (*SOFTMAX, "softmax_wrong_dim:heads")  # also over the heads
 # With one head d_k is d_out, so scaling by the model width is the correct choice there.
 SINGLE_HEAD_SCALE = tuple(s for s in SCALE if s != "scaled_by_model_dim:d_out")
 
-# Every choice a test of CausalAttention or MultiHeadAttention adopts from the student, whichever axis it judges.
+# Every choice a test of a module adopts from the student, whichever axis it judges.
+SELF_ATTENTION_AXES = {"values": VALUES, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}  # SelfAttention_v1 and v2
 CAUSAL_AXES = {"mask": MASK, "scale": SINGLE_HEAD_SCALE, "softmax": SOFTMAX}
 MULTIHEAD_AXES = {"scale": SCALE, "mask": MASK, "heads": HEADS, "out_proj_choice": OUT_PROJ, "softmax": MULTIHEAD_SOFTMAX}
 

@@ -130,6 +130,41 @@ LAYOUTS = {
         (Span(MHA_PROJECTIONS, "return self.out_proj(context)  # (b, T, d_out)"),
          """        return self.out_proj(torch.cat([head(x) for head in self.heads], dim=-1))  # (b, T, d_out)"""),
     ],
+    # SelfAttention_v1 and v2 under names readers use (w_query; W_q), exercise 3.1 copying between them.
+    "renamed_self_attention": [
+        (Span("class SelfAttention_v1(nn.Module):", "return sa_v1"), """class SelfAttention_v1(nn.Module):
+    def __init__(self, d_in, d_out):
+        super().__init__()
+        self.w_query = nn.Parameter(torch.rand(d_in, d_out))
+        self.w_key = nn.Parameter(torch.rand(d_in, d_out))
+        self.w_value = nn.Parameter(torch.rand(d_in, d_out))
+
+    def forward(self, x):
+        queries, keys, values = x @ self.w_query, x @ self.w_key, x @ self.w_value  # each (T, d_out)
+        attn_weights = torch.softmax(queries @ keys.T / keys.shape[-1] ** 0.5, dim=-1)  # (T, T)
+        return attn_weights @ values  # (T, d_out)
+
+
+class SelfAttention_v2(nn.Module):
+    def __init__(self, d_in, d_out, qkv_bias=False):
+        super().__init__()
+        self.W_q = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_k = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_v = nn.Linear(d_in, d_out, bias=qkv_bias)
+
+    def forward(self, x):
+        queries, keys, values = self.W_q(x), self.W_k(x), self.W_v(x)  # each (T, d_out)
+        attn_weights = torch.softmax(queries @ keys.T / keys.shape[-1] ** 0.5, dim=-1)  # (T, T)
+        return attn_weights @ values  # (T, d_out)
+
+
+def copy_weights_v2_to_v1(sa_v2, sa_v1):
+    with torch.no_grad():
+        sa_v1.w_query.copy_(sa_v2.W_q.weight.T)
+        sa_v1.w_key.copy_(sa_v2.W_k.weight.T)
+        sa_v1.w_value.copy_(sa_v2.W_v.weight.T)
+    return sa_v1"""),
+    ],
 }
 
 # --- mistakes, each an edit that applies in the parameter and fused layouts ---------------------------

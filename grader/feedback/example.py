@@ -74,9 +74,8 @@ def scaled_dot_product(student):
     expected = weights.reference(ONE_HOT[0])  # (T, T)
 
     def draw():
-        v1_layout = {"W_query": weights.query.T, "W_key": weights.key.T, "W_value": weights.value.T}
-        return drawn(student, "SelfAttention_v1", T, T, weights=(v1_layout, {}), runs=[((ONE_HOT[0],), False, 0)],
-                     shape=(T, T))[0]
+        return drawn(student, "SelfAttention_v1", T, T, weights=layout_of(student, "SelfAttention_v1").values(weights),
+                     runs=[((ONE_HOT[0],), False, 0)], shape=(T, T))[0]
     return [("SelfAttention_v1", draw, expected), multihead_attention(student)[0]]
 
 

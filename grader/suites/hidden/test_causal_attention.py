@@ -34,6 +34,14 @@ def test_causal_attention_on_a_sequence_shorter_than_the_context(student, device
 
 
 @concept("causal_mask", visibility="hidden")
+def test_causal_attention_with_query_key_value_biases(student, device):
+    module, weights = causal_attention(student, d_in=3, d_out=5, context_length=4, seed=209, biases=True)
+    x = randn(2, 4, 3, seed=210)  # (b, T, d_in)
+    judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True), "mask",
+          "CausalAttention(x) with qkv_bias=True")
+
+
+@concept("causal_mask", visibility="hidden")
 def test_multihead_attention_mask(student, device):
     module, weights = multihead_attention(student, d_in=3, d_out=4, context_length=5, num_heads=2, seed=203)
     x = randn(2, 5, 3, seed=204)  # (b, T, d_in)

@@ -1,6 +1,7 @@
 """Hidden checks: self-attention on other sizes, with biases, and scaling in every class."""
 
 from grader.checks import Diagnosis, concept, expect_tensor, judge, randn
+from grader.layouts import layout_of
 from grader.probes import (CAUSAL_AXES, MULTIHEAD_AXES, causal_attention, check_weight_transfer, judge_self_attention,
                            linear_module, multihead_attention, self_attention_v1)
 
@@ -35,7 +36,8 @@ def test_v2_uses_its_biases_when_asked(student, device):
 
 @concept("scaled_dot_product", visibility="hidden")
 def test_v2_scaling(student, device):
-    module, weights = linear_module(student, "SelfAttention_v2", 3, 4, seed=131, d_in=3, d_out=4)
+    # d_k = 5: for 4, keys.shape[-1] ** 0.5 and keys.shape[-1] * 0.5 are both 2.
+    module, weights = linear_module(student, "SelfAttention_v2", 3, 5, seed=131, d_in=3, d_out=5)
     x = randn(5, 3, seed=132)  # (T, d_in)
     judge_self_attention(module, weights, x, device, "scale", "SelfAttention_v2(x)")
 
@@ -49,7 +51,7 @@ def test_v2_normalises_each_query_over_the_keys(student, device):
 
 @concept("scaled_dot_product", visibility="hidden")
 def test_causal_attention_scaling(student, device):
-    module, weights = causal_attention(student, d_in=3, d_out=4, context_length=5, seed=133)
+    module, weights = causal_attention(student, d_in=3, d_out=5, context_length=5, seed=133)  # d_k = 5
     x = randn(2, 5, 3, seed=134)  # (b, T, d_in)
     judge(module(x), weights.family(x, CAUSAL_AXES, device=device, causal=True),
           "scale", "CausalAttention(x)")
@@ -57,8 +59,9 @@ def test_causal_attention_scaling(student, device):
 
 @concept("scaled_dot_product", visibility="hidden")
 def test_multihead_attention_scales_by_the_head_dimension(student, device):
-    module, weights = multihead_attention(student, d_in=3, d_out=8, context_length=5, num_heads=2, seed=135)
-    x = randn(2, 5, 3, seed=136)  # (b, T, d_in)
+    # head_dim = 3, unlike d_in = 5 and d_out = 6, and unlike 4 (where ** 0.5 and * 0.5 agree).
+    module, weights = multihead_attention(student, d_in=5, d_out=6, context_length=5, num_heads=2, seed=135)
+    x = randn(2, 5, 5, seed=136)  # (b, T, d_in)
     family = weights.family(x, MULTIHEAD_AXES, device=device, causal=True, num_heads=2)
     judge(module(x), family, "scale", "MultiHeadAttention(x) with d_out=8 and 2 heads")
 
@@ -75,6 +78,8 @@ def test_copy_with_more_outputs_than_inputs(student):
 
 @concept("self_attention_v2", visibility="hidden")
 def test_v2_has_biases_when_asked(student):
-    info = student.build("SelfAttention_v2", 3, 2, qkv_bias=True).describe()
-    if not all(info["modules"].get(n, {}).get("has_bias") for n in ("W_query", "W_key", "W_value")):
-        raise Diagnosis("SelfAttention_v2(3, 2, qkv_bias=True) should have biases in W_query, W_key and W_value")
+    layout = layout_of(student, "SelfAttention_v2")  # recognised on a build with qkv_bias=True
+    parameters = student.build("SelfAttention_v2", 3, 2, qkv_bias=True).describe()["parameters"]
+    if not all(m.bias is not None and m.bias in parameters for m in layout.projections):
+        raise Diagnosis(f"SelfAttention_v2(3, 2, qkv_bias=True) should have a bias for each of its query, key and "
+                        f"value projections ({layout.describe_projections()})")
