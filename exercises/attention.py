@@ -1,7 +1,9 @@
 """Exercises for the attention chapter: from simplified self-attention to multi-head attention.
 
-Fill in each stub: replace the `raise NotImplementedError(...)` with your code and keep the names,
-signatures and attribute names as they are, since the grader looks for them. The sections follow the
+Fill in each stub: replace the `raise NotImplementedError(...)` with your code and keep the names and
+signatures as they are, since the grader calls them. Keep the book's attribute names too: the grader
+recognises other layouts of the weights, but an assignment with `[contract] attribute_names = true` (the
+default) asks for these names and takes one structure check off a class that uses others. The sections follow the
 order of the chapter, and each one builds on the ones before it.
 Check yourself by running `python -m grader` from the folder above exercises/.
 
@@ -59,7 +61,8 @@ class SelfAttention_v1(nn.Module):
     """Scaled dot-product attention with hand-made weight matrices: (T, d_in) -> (T, d_out).
 
     Attributes: W_query, W_key, W_value, each an nn.Parameter of shape (d_in, d_out) filled with
-    torch.rand, so that queries = x @ W_query.
+    torch.rand, so that queries = x @ W_query. (Other names are graded too; with the default
+    attribute contract they cost one structure check in self_attention_v1.)
     Hint: with torch.manual_seed(123), SelfAttention_v1(3, 2) on the book's input gives first row
     [0.2996, 0.8053].
     """
@@ -78,7 +81,8 @@ class SelfAttention_v1(nn.Module):
 class SelfAttention_v2(nn.Module):
     """The same computation as SelfAttention_v1, with nn.Linear layers: (T, d_in) -> (T, d_out).
 
-    Attributes: W_query, W_key, W_value, each nn.Linear(d_in, d_out, bias=qkv_bias).
+    Attributes: W_query, W_key, W_value, each nn.Linear(d_in, d_out, bias=qkv_bias). (Other names are
+    graded too; with the default attribute contract they cost one structure check in self_attention_v2.)
     nn.Linear initialises its weights better than torch.rand, so the outputs differ from v1's.
     Hint: with torch.manual_seed(789), SelfAttention_v2(3, 2) on the book's input gives first row
     [-0.0739, 0.0713].
