@@ -283,11 +283,6 @@ def check_layout(student, name, attribute_contract: bool):
             raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
                             f"an output projection ({layout.out_proj.describe()}) without a bias",
                             "out_proj_without_bias")
-        biased = [m.bias for m in (layout.head or layout).projections if m.bias and any(
-            path.endswith(m.bias) for path in info["parameters"])]
-        if biased:
-            raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
-                            f"query/key/value biases ({', '.join(biased)}) although qkv_bias=False")
     if not attribute_contract:
         return
     deviations = layout.contract_deviations()
