@@ -98,14 +98,19 @@ class CheckedConcepts:
     concepts: tuple[CheckedConcept, ...]
     total: bool = False
 
+    def _drawn(self, checked: CheckedConcept) -> bool:
+        # The total names every concept: there, one not written yet is a row, not a picture of nothing.
+        return checked.result.status == "failed" if self.total else checked.result.status != "passed"
+
     def _total_line(self) -> str:
         score = sum(c.result.score for c in self.concepts)
         points = sum(c.result.concept.points for c in self.concepts)
         return f"Total: {score:g}/{points:g} (public checks)"
 
     def text(self, ascii_only: bool = False) -> str:
-        parts = [c.text(ascii_only) for c in self.concepts] + ([self._total_line()] if self.total else [])
-        return "\n".join(parts)
+        parts = [c.text(ascii_only) if self._drawn(c) else CheckedConcept(c.result, (), c.label).text(ascii_only)
+                 for c in self.concepts]
+        return "\n".join(parts + ([self._total_line()] if self.total else []))
 
     def __repr__(self) -> str:
         return self.text()
@@ -118,7 +123,7 @@ class CheckedConcepts:
         parts = [f"<p><strong>{html.escape(label)}</strong> (public checks)</p>",
                  concept_table_html([concept_row_html(c.result) for c in self.concepts])]
         for checked in self.concepts:
-            if checked.result.status != "passed":
+            if self._drawn(checked):
                 shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
                 parts += [picture_html(p, f"{checked.result.concept.id}-{shown}-{i}")
                           for i, p in enumerate(checked.pictures)]

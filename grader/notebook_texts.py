@@ -13,8 +13,7 @@ inputs = torch.tensor(
      [0.57, 0.85, 0.64],  # starts   (x^3)
      [0.22, 0.58, 0.33],  # with     (x^4)
      [0.77, 0.25, 0.10],  # one      (x^5)
-     [0.05, 0.80, 0.55]]  # step     (x^6)
-)
+     [0.05, 0.80, 0.55]])  # step    (x^6)
 print(inputs.shape)  # 6 tokens, 3 dimensions each"""
 
 # By the section number of solutions/attention.py's section comments.
@@ -107,11 +106,6 @@ gpt2_small = gpt2_attention("small")
 print("parameters:", sum(p.numel() for p in gpt2_small.parameters()))
 print(gpt2_small(torch.rand(1, 8, 768)).shape)  # 8 tokens of GPT-2 small's 768 dimensions""",
 }
-
-CHECKS = """\
-After each exercise a check cell grades your code so far on the public checks and shows the concepts that
-can be judged with the definitions written up to there; a concept whose check stands further down will
-be judged again there, once the later definitions exist."""
 
 TOTAL = """\
 ## Your total

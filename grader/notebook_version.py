@@ -32,8 +32,10 @@ Chapter 3 of *Build a Large Language Model (From Scratch)*. Fill in every cell t
 `# YOUR CODE HERE`: replace `raise NotImplementedError()` with your code and keep the names, signatures
 and attribute names as they are, since the grader looks for them. Each docstring explains the step.
 
-Run the cells in order. The cells after an exercise try it on the chapter's example, as the book does,
-and check it: each check shows your score for the concepts it names, with the mistake it recognised.
+Run the cells in order. After each exercise a cell tries it on the chapter's example, as the book does,
+and a check cell grades your code so far on the public checks: it shows the concepts that can be judged
+with the definitions written up to there, and the mistake it recognised. A concept checked before its
+last definition is judged again further down, once that definition exists.
 """
 SECTION = re.compile(r"^# -+ (.+?) -+$")  # the section comments of solutions/attention.py
 
@@ -55,7 +57,7 @@ def source_notebook(catalogue: Catalogue) -> dict:
     """The instructor's notebook: solutions inside nbgrader's markers, one autograded test cell per concept."""
     solutions = _read(SOLUTIONS_FILE)
     stubs = _definitions(ast.parse(_read(EXERCISES_FILE)))
-    cells = [_markdown("intro", INTRO + "\n" + notebook_texts.CHECKS + "\n" + _dimension_notes()),
+    cells = [_markdown("intro", INTRO + _dimension_notes()),
              _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
@@ -253,11 +255,14 @@ def _test_cell(concept_id: str, points: float) -> dict:
 
 def _self_check_cell(cell_id: str, concept_ids: list[str]) -> dict:
     """An ungraded check of these concepts on the public checks; of every concept, with the total, if none."""
-    names = "".join(f'"{concept_id}", ' for concept_id in concept_ids)
-    why = ("# judged again further down, once the later definitions exist" if concept_ids
-           else "# every concept and your total")
-    source = f'from grader.in_notebook import check\ncheck({names}assignment="{ASSIGNMENT_NAME}")  {why}'
-    return _code(cell_id, source, role="check")
+    if not concept_ids:
+        call = f'check(assignment="{ASSIGNMENT_NAME}")  # every concept and your total'
+    else:
+        names = ", ".join(f'"{concept_id}"' for concept_id in concept_ids)
+        call = "\n".join(["# Judged again further down, once the definitions after this one exist.",
+                          *textwrap.wrap(f'check({names}, assignment="{ASSIGNMENT_NAME}")', 100,
+                                         subsequent_indent="      ", break_on_hyphens=False)])
+    return _code(cell_id, f"from grader.in_notebook import check\n{call}", role="check")
 
 
 def _code(cell_id: str, source: str, nbgrader: dict | None = None, role: str | None = None) -> dict:

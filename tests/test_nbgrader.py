@@ -114,10 +114,10 @@ def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
                     or o.get("name") == "stderr"], (student, cells)
     cell = outputs(course, "mask_diagonal")["test_causal_mask"]
     printed = "".join(t for o in cell if o.get("name") == "stdout" for t in o["text"])
-    assert "graded causal_mask: 2/12" in printed and "mask_includes_diagonal" in printed  # concept_score's feedback
+    assert "graded causal_mask: 3/12" in printed and "mask_includes_diagonal" in printed  # concept_score's feedback
     (shown,) = [o["data"] for o in cell if o["output_type"] == "display_data"]  # check()'s rich result
     plain, page = "".join(shown["text/plain"]), "".join(shown["text/html"])
-    assert "self-check causal_mask: 4/12" in plain and "[××]" in plain  # the text form, heatmap included
+    assert "self-check causal_mask: 6/12" in plain and "[××]" in plain  # the text form, heatmap included
     assert "The mask also hides the diagonal" in page and page.count("<svg") == 3  # yours, expected, legend
     passed = [o["data"] for o in outputs(course, "honest")["test_causal_mask"] if o["output_type"] == "display_data"]
     assert "passed" in "".join(passed[0]["text/html"]) and "<svg" not in "".join(passed[0]["text/html"])

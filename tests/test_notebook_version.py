@@ -28,7 +28,7 @@ def is_graded(cell) -> bool:
 
 def checked(cell) -> list[str]:
     """The concepts a check cell's `check(...)` call names."""
-    (call,) = re.findall(r"^check\((.*)\)", cell["source"], re.M)
+    (call,) = re.findall(r"^check\((.*?)\)", cell["source"], re.M | re.S)
     return re.findall(r'"(\w+)"(?=\s*,)', call)
 
 
