@@ -54,15 +54,15 @@ def judged_at(catalogue: Catalogue, name: str) -> list[Concept]:
 
 
 def source_notebook(catalogue: Catalogue) -> dict:
-    """The instructor's notebook: solutions inside nbgrader's markers, one autograded test cell per concept."""
+    """The instructor's notebook: solutions inside nbgrader's markers, a demo after each, one autograded test
+    cell per concept, ungraded self-checks of the concepts judged again later, and the total at the end."""
     solutions = _read(SOLUTIONS_FILE)
     stubs = _definitions(ast.parse(_read(EXERCISES_FILE)))
-    cells = [_markdown("intro", INTRO + _dimension_notes()),
-             _code("setup", _imports(solutions))]
+    cells = [_markdown("intro", INTRO + _dimension_notes()), _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
-            number = text.split()[0]
-            cells.append(_markdown(f"section-{name}", f"## {text}\n\n{notebook_texts.SECTIONS.get(number, '')}".strip()))
+            story = notebook_texts.SECTIONS.get(text.split()[0], "")  # by the section's number, "3.3"
+            cells.append(_markdown(f"section-{name}", f"## {text}\n\n{story}".strip()))
             if name == CONTRACT_NAMES[0]:
                 cells.append(_code("inputs", notebook_texts.INPUTS, role="demo"))
             continue
