@@ -48,17 +48,22 @@ def hint(concept_id: str, assignment=None) -> None:
     print(found.shown(f'hint("{found.concept}")'))
 
 
-def check(concept_id: str, assignment=None) -> None:
-    """Self-check: grade the code run so far and show the concept's score on the public checks.
+def check(*concept_ids: str, assignment=None) -> None:
+    """Self-check: grade the code run so far and show the named concepts' scores on the public checks; with
+    no name, every concept's and the total.
 
-    Jupyter shows it as HTML (the concept's row, with its heatmaps when it lost points); a frontend without
-    HTML shows the same as text. A missing assignment file falls back to the grader's own: a student release
-    may not ship one."""
-    graded = _graded(concept_id, _assignment_file(assignment, required=False), public=True)
+    Jupyter shows it as HTML (the concepts' rows, with their heatmaps when they lost points); a frontend
+    without HTML shows the same as text. A missing assignment file falls back to the grader's own: a student
+    release may not ship one."""
+    path = _assignment_file(assignment, required=False)
+    graded = _report(path, concept_ids)
     if graded is not None:
         from IPython.display import display
 
-        display(graded)
+        catalogue, report = graded
+        shown = concept_ids or catalogue.concept_ids
+        display(CheckedConcepts(tuple(_checked(catalogue, report, c, public=True) for c in shown),
+                                total=not concept_ids))
 
 
 @dataclass(frozen=True)
@@ -84,15 +89,46 @@ class CheckedConcept:
         return self.text()
 
     def _repr_html_(self) -> str:
+        return CheckedConcepts((self,))._repr_html_()
+
+
+@dataclass(frozen=True)
+class CheckedConcepts:
+    """Several concepts' self-checks shown as one table, with their total when `total`."""
+    concepts: tuple[CheckedConcept, ...]
+    total: bool = False
+
+    def _drawn(self, checked: CheckedConcept) -> bool:
+        # The total names every concept: there, one not written yet is a row, not a picture of nothing.
+        return checked.result.status == "failed" if self.total else checked.result.status != "passed"
+
+    def _total_line(self) -> str:
+        score = sum(c.result.score for c in self.concepts)
+        points = sum(c.result.concept.points for c in self.concepts)
+        return f"Total: {score:g}/{points:g} (public checks)"
+
+    def text(self, ascii_only: bool = False) -> str:
+        parts = [c.text(ascii_only) if self._drawn(c) else CheckedConcept(c.result, (), c.label).text(ascii_only)
+                 for c in self.concepts]
+        return "\n".join(parts + ([self._total_line()] if self.total else []))
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
         from grader.feedback.heatmaps import picture_html
         from grader.feedback.pages import concept_row_html, concept_table_html
 
-        parts = [f"<p><strong>{html.escape(self.label)}</strong> (public checks)</p>",
-                 concept_table_html([concept_row_html(self.result)])]
-        if self.result.status != "passed":
-            shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
-            parts += [picture_html(p, f"{self.result.concept.id}-{shown}-{i}")
-                      for i, p in enumerate(self.pictures)]
+        label = self.concepts[0].label if self.concepts else "self-check"
+        parts = [f"<p><strong>{html.escape(label)}</strong> (public checks)</p>",
+                 concept_table_html([concept_row_html(c.result) for c in self.concepts])]
+        for checked in self.concepts:
+            if self._drawn(checked):
+                shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
+                parts += [picture_html(p, f"{checked.result.concept.id}-{shown}-{i}")
+                          for i, p in enumerate(checked.pictures)]
+        if self.total:
+            parts.append(f"<p><strong>{html.escape(self._total_line())}</strong></p>")
         return f'<div class="attention-check">{"".join(parts)}</div>'
 
 
@@ -123,18 +159,25 @@ def _assignment_file(assignment, required: bool) -> Path:
 
 
 def _graded(concept_id: str, path: Path, public: bool = False):
-    """The concept's result and pictures for the code run so far (its public tests only if `public`), grading
-    at most once per state of the kernel; None outside IPython."""
+    """The concept's result and pictures for the code run so far (its public tests only if `public`); None
+    outside IPython."""
+    graded = _report(path, (concept_id,))
+    return None if graded is None else _checked(*graded, concept_id, public)
+
+
+def _report(path: Path, concept_ids=()):
+    """The catalogue and the report for the code run so far, grading at most once per state of the kernel;
+    None outside IPython. Every id must be a concept of the assignment."""
     from grader.catalogue import load as load_catalogue
     from grader.errors import UsageError
-    from grader.scoring import concept_feedback
 
     cells = executed_cells()
     if cells is None:
         return None
     catalogue = load_catalogue(path)
-    if concept_id not in catalogue.concept_ids:
-        raise UsageError(f"{concept_id!r} is not a concept of {path}")
+    for concept_id in concept_ids:
+        if concept_id not in catalogue.concept_ids:
+            raise UsageError(f"{concept_id!r} is not a concept of {path}")
     key = (str(path), hashlib.sha256("\0".join(c.source for c in cells).encode()).hexdigest())
     if key not in _reports:
         from grader.pipeline import grade_submission
@@ -143,7 +186,13 @@ def _graded(concept_id: str, path: Path, public: bool = False):
         submission = Submission("this notebook", None, cells)
         with _silenced():
             _reports[key] = grade_submission(submission, catalogue)
-    report = _reports[key]
+    return catalogue, _reports[key]
+
+
+def _checked(catalogue, report, concept_id: str, public: bool) -> "CheckedConcept":
+    """One concept's result and pictures in a report (its public tests only if `public`)."""
+    from grader.scoring import concept_feedback
+
     result = next(c for c in report.concepts if c.concept.id == concept_id)
     pictures = tuple(p for p in report.pictures if p.concept == concept_id)
     if not public:

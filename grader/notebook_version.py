@@ -1,6 +1,8 @@
 """The notebook version of the exercises, generated from solutions/attention.py (never a hand-kept copy).
 
-`source_notebook` holds the solutions between nbgrader's markers and an autograded test cell per concept;
+`source_notebook` follows the chapter: a text per section (grader.notebook_texts), the solutions between
+nbgrader's markers, a demo on the chapter's example after each, an ungraded self-check of the concepts that
+can be judged so far and one autograded test cell per concept, and a last cell with the total.
 `student_notebook` is what nbgrader's generate_assignment makes of it: stubs instead of solutions and no
 hidden tests. Notebooks are plain nbformat-v4 dicts, so the student's install needs no nbformat.
 """
@@ -9,6 +11,7 @@ import re
 import textwrap
 from pathlib import Path
 
+from grader import notebook_texts
 from grader.catalogue import Catalogue, Concept
 from grader.errors import GraderError
 from grader.submission import CONTRACT_NAMES, ROLE_KEY
@@ -29,8 +32,10 @@ Chapter 3 of *Build a Large Language Model (From Scratch)*. Fill in every cell t
 `# YOUR CODE HERE`: replace `raise NotImplementedError()` with your code and keep the names, signatures
 and attribute names as they are, since the grader looks for them. Each docstring explains the step.
 
-Run the cells in order. The cell after an exercise checks your code so far and prints your score for
-that concept, with the mistake it recognised.
+Run the cells in order. After each exercise a cell tries it on the chapter's example, as the book does,
+and a check cell grades your code so far on the public checks: it shows the concepts that can be judged
+with the definitions written up to there, and the mistake it recognised. A concept checked before its
+last definition is judged again further down, once that definition exists.
 """
 SECTION = re.compile(r"^# -+ (.+?) -+$")  # the section comments of solutions/attention.py
 
@@ -41,19 +46,36 @@ def checked_after(concept: Concept) -> str:
     return concept.definitions[-1] if concept.definitions else CONTRACT_NAMES[-1]
 
 
+def judged_at(catalogue: Catalogue, name: str) -> list[Concept]:
+    """The concepts to show after a definition: those whose checks call it and whose `needs` are all
+    defined by then (a check that calls a later, missing definition is not counted)."""
+    defined = set(CONTRACT_NAMES[:CONTRACT_NAMES.index(name) + 1])
+    return [c for c in catalogue.concepts if name in c.definitions and set(c.needs) <= defined]
+
+
 def source_notebook(catalogue: Catalogue) -> dict:
-    """The instructor's notebook: solutions inside nbgrader's markers, one autograded test cell per concept."""
+    """The instructor's notebook: solutions inside nbgrader's markers, a demo after each, one autograded test
+    cell per concept, ungraded self-checks of the concepts judged again later, and the total at the end."""
     solutions = _read(SOLUTIONS_FILE)
     stubs = _definitions(ast.parse(_read(EXERCISES_FILE)))
     cells = [_markdown("intro", INTRO + _dimension_notes()), _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
-            cells.append(_markdown(f"section-{name}", f"## {text}"))
+            story = notebook_texts.SECTIONS.get(text.split()[0], "")  # by the section's number, "3.3"
+            cells.append(_markdown(f"section-{name}", f"## {text}\n\n{story}".strip()))
+            if name == CONTRACT_NAMES[0]:
+                cells.append(_code("inputs", notebook_texts.INPUTS, role="demo"))
             continue
         cells.append(_code(name, text, {"grade": False, "solution": True, "locked": False, "task": False,
                                         "schema_version": 3, "grade_id": name}))
-        cells += [_test_cell(concept.id, concept.points) for concept in catalogue.concepts
-                  if checked_after(concept) == name]
+        if name in notebook_texts.DEMOS:
+            cells.append(_code(f"demo-{name}", notebook_texts.DEMOS[name], role="demo"))
+        graded = [concept for concept in catalogue.concepts if checked_after(concept) == name]
+        again = [concept.id for concept in judged_at(catalogue, name) if concept not in graded]
+        cells += [_test_cell(concept.id, concept.points) for concept in graded]
+        if again:
+            cells.append(_self_check_cell(f"check-{name}", again))
+    cells += [_markdown("total-text", notebook_texts.TOTAL), _self_check_cell("total", [])]
     return {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                         "language": "python"},
@@ -229,6 +251,18 @@ def _test_cell(concept_id: str, points: float) -> dict:
     return _code(f"test_{concept_id}", source, {"grade": True, "solution": False, "locked": True,
                                                  "points": points, "grade_id": f"test_{concept_id}",
                                                  "schema_version": 3}, role="check")
+
+
+def _self_check_cell(cell_id: str, concept_ids: list[str]) -> dict:
+    """An ungraded check of these concepts on the public checks; of every concept, with the total, if none."""
+    if not concept_ids:
+        call = f'check(assignment="{ASSIGNMENT_NAME}")  # every concept and your total'
+    else:
+        names = ", ".join(f'"{concept_id}"' for concept_id in concept_ids)
+        call = "\n".join(["# Judged again further down, once the definitions after this one exist.",
+                          *textwrap.wrap(f'check({names}, assignment="{ASSIGNMENT_NAME}")', 100,
+                                         subsequent_indent="      ", break_on_hyphens=False)])
+    return _code(cell_id, f"from grader.in_notebook import check\n{call}", role="check")
 
 
 def _code(cell_id: str, source: str, nbgrader: dict | None = None, role: str | None = None) -> dict:

@@ -18,7 +18,7 @@ from grader.errors import UsageError  # noqa: E402
 from grader.platforms.nbgrader_course import write_course  # noqa: E402
 from grader.notebook_version import source_notebook, student_notebook  # noqa: E402
 from grader.pipeline import grade  # noqa: E402
-from grader.submission import CONTRACT_NAMES  # noqa: E402
+from grader.submission import CONTRACT_NAMES, ROLE_KEY  # noqa: E402
 from notebook_submissions import SOLUTIONS, filled, nbgrader_env  # noqa: E402
 
 CATALOGUE = load()
@@ -114,10 +114,10 @@ def test_honest_student_gets_full_marks_and_test_cells_write_no_stderr(course):
                     or o.get("name") == "stderr"], (student, cells)
     cell = outputs(course, "mask_diagonal")["test_causal_mask"]
     printed = "".join(t for o in cell if o.get("name") == "stdout" for t in o["text"])
-    assert "graded causal_mask: 2/12" in printed and "mask_includes_diagonal" in printed  # concept_score's feedback
+    assert "graded causal_mask: 3/12" in printed and "mask_includes_diagonal" in printed  # concept_score's feedback
     (shown,) = [o["data"] for o in cell if o["output_type"] == "display_data"]  # check()'s rich result
     plain, page = "".join(shown["text/plain"]), "".join(shown["text/html"])
-    assert "self-check causal_mask: 4/12" in plain and "[××]" in plain  # the text form, heatmap included
+    assert "self-check causal_mask: 6/12" in plain and "[××]" in plain  # the text form, heatmap included
     assert "The mask also hides the diagonal" in page and page.count("<svg") == 3  # yours, expected, legend
     passed = [o["data"] for o in outputs(course, "honest")["test_causal_mask"] if o["output_type"] == "display_data"]
     assert "passed" in "".join(passed[0]["text/html"]) and "<svg" not in "".join(passed[0]["text/html"])
@@ -130,7 +130,8 @@ def test_student_notebook_has_no_solutions_and_every_name_is_a_stub():
     assert not code_lines(notebook) & solution_lines()
     namespace = {}
     for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":  # the test cells do nothing outside Jupyter
+        # The test cells do nothing outside Jupyter; the demo cells call the stubs.
+        if cell["cell_type"] == "code" and cell["metadata"].get(ROLE_KEY, {}).get("role") != "demo":
             exec(compile(cell["source"], cell["id"], "exec"), namespace)
     assert all(name in namespace for name in CONTRACT_NAMES)
     with pytest.raises(NotImplementedError):
