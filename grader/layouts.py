@@ -254,7 +254,9 @@ def _projection_options(params: dict, linear: set, d_in: int, d_out: int, num_he
     separate = [(p, t) for p in params for t in oriented(p, d_out, d_in)]
     if len(separate) == 3:
         orientation = dict(separate)
-        for order in _role_orders(list(orientation)):
+        # Under the contract's names the roles are the names': probing would take a swap in forward for a layout.
+        named = set(orientation) == set(CONTRACT_NAMES)
+        for order in [CONTRACT_NAMES] if named else _role_orders(list(orientation)):
             taken, mats = set(), []
             for path in order:
                 bias = _bias_of(path, d_out, params, taken)
