@@ -90,6 +90,7 @@ def grade_one(options) -> int:
     warn_about_sandbox(options.sandbox, quiet=report.public_only)
     write(render_table(report, width=width_of(sys.stdout), pictures=options.pictures,
                        ascii_only=needs_ascii(sys.stdout)))
+    write("".join(f"Wrote the {kind} to {path}\n" for kind, path in outputs.items()))
     if threshold is not None and not threshold.met_by(report.score, report.max_score):
         print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
               f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.feedback.wording import fraction, status_shown
 from grader.results import ConceptResult
 from grader.submission import Cell, Submission, strip_magics
 
@@ -68,12 +69,18 @@ class CheckedConcept:
     pictures: tuple
     label: str
 
+    @property
+    def drawn(self) -> bool:
+        """Whether its pictures are shown: the concept lost points, and some of its code is written."""
+        return self.result.status != "passed" and not self.result.not_written
+
     def text(self, ascii_only: bool = False) -> str:
         result = self.result
-        lines = [f"{self.label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
+        lines = [f"{self.label} {result.concept.id}: {fraction(result.score, result.concept.points)} "
+                 f"({status_shown(result)})"]
         lines += [f"  recognised: {title} ({misconception})" for misconception, title in result.diagnoses]
         lines += [f"  - {feedback}" for feedback in result.feedback]
-        if result.status != "passed":
+        if self.drawn:
             from grader.feedback.terminal import picture_lines
 
             for picture in self.pictures:
@@ -89,7 +96,7 @@ class CheckedConcept:
 
         parts = [f"<p><strong>{html.escape(self.label)}</strong> (public checks)</p>",
                  concept_table_html([concept_row_html(self.result)])]
-        if self.result.status != "passed":
+        if self.drawn:
             shown = uuid.uuid4().hex[:8]  # ids unique in the notebook, however often a concept is checked
             parts += [picture_html(p, f"{self.result.concept.id}-{shown}-{i}")
                       for i, p in enumerate(self.pictures)]
