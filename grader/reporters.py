@@ -11,11 +11,13 @@ def to_json(report: Report) -> dict:
     return report.to_json()
 
 
-def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_only: bool = False) -> str:
+def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_only: bool = False,
+                 written: tuple[tuple[str, str], ...] = ()) -> str:
     """A readable per-concept table with diagnoses, the student's printed output and any error; with `pictures`,
     text heatmaps of the attention weights of each concept that lost points and has code written. Lines fit
     `width` (a long one wraps under its own start, not at column 0); `ascii_only` draws rules and shades in
-    ASCII. It is what the student reads: the classes' layouts are the JSON's, for the instructor."""
+    ASCII. It is what the student reads: the classes' layouts are the JSON's, for the instructor. Each
+    (kind, path) of `written` ends it with where that file was written."""
     from rich import box
     from rich.console import Console
     from rich.padding import Padding
@@ -60,6 +62,8 @@ def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_o
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
         console.print(Padding(Text(report.output.rstrip()), (0, 0, 0, 2)))  # wrapped lines stay indented too
+    for kind, path in written:
+        console.print(_labelled(f"Wrote the {kind} to", path))
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 
