@@ -45,7 +45,7 @@ def concept_row_html(concept: ConceptResult, pictures_link: str | None = None) -
     status = status_shown(concept)
     colour = STATUS_COLOURS.get(status, "#222")
     return (f'<tr><td>{e(concept.concept.title)}</td><td class="num">{fraction(concept.score, concept.concept.points)}'
-            f'</td><td class="{e(concept.status)}" style="color:{colour}">{e(status)}</td>'
+            f'</td><td class="{e(concept.status)}" style="color:{colour};white-space:nowrap">{e(status)}</td>'
             f"<td>{diagnosis_html(concept)}{feedback}{link}</td></tr>")
 
 
