@@ -89,7 +89,7 @@ def grade_one(options) -> int:
         write_output(options.pytest_json, "pytest-json-report report", json.dumps(report.pytest_json, indent=2) + "\n")
     warn_about_sandbox(options.sandbox, quiet=report.public_only)
     write(render_table(report, width=width_of(sys.stdout), pictures=options.pictures,
-                       ascii_only=needs_ascii(sys.stdout)))
+                       ascii_only=needs_ascii(sys.stdout), written=tuple(outputs.items())))
     if threshold is not None and not threshold.met_by(report.score, report.max_score):
         print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
               f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.feedback.wording import fraction, status_shown
 from grader.results import ConceptResult
 from grader.submission import Cell, Submission, strip_magics
 
@@ -73,12 +74,18 @@ class CheckedConcept:
     pictures: tuple
     label: str
 
+    @property
+    def drawn(self) -> bool:
+        """Whether its pictures are shown: the concept lost points, and some of its code is written."""
+        return self.result.status != "passed" and not self.result.not_written
+
     def text(self, ascii_only: bool = False) -> str:
         result = self.result
-        lines = [f"{self.label} {result.concept.id}: {result.score:g}/{result.concept.points:g} ({result.status})"]
+        lines = [f"{self.label} {result.concept.id}: {fraction(result.score, result.concept.points)} "
+                 f"({status_shown(result)})"]
         lines += [f"  recognised: {title} ({misconception})" for misconception, title in result.diagnoses]
         lines += [f"  - {feedback}" for feedback in result.feedback]
-        if result.status != "passed":
+        if self.drawn:
             from grader.feedback.terminal import picture_lines
 
             for picture in self.pictures:
@@ -99,13 +106,13 @@ class CheckedConcepts:
     total: bool = False
 
     def _drawn(self, checked: CheckedConcept) -> bool:
-        # The total names every concept: there, one not written yet is a row, not a picture of nothing.
-        return checked.result.status == "failed" if self.total else checked.result.status != "passed"
+        # A concept not written yet is a row, never a picture of nothing; in the total, only failures are drawn.
+        return checked.drawn and (checked.result.status == "failed" or not self.total)
 
     def _total_line(self) -> str:
         score = sum(c.result.score for c in self.concepts)
         points = sum(c.result.concept.points for c in self.concepts)
-        return f"Total: {score:g}/{points:g} (public checks)"
+        return f"Total: {fraction(score, points)} (public checks)"
 
     def text(self, ascii_only: bool = False) -> str:
         parts = [c.text(ascii_only) if self._drawn(c) else CheckedConcept(c.result, (), c.label).text(ascii_only)

@@ -9,7 +9,7 @@ from grader.hints import hints_folder, levels_taken
 from grader.isolation import Launcher
 from grader.limits import Limits
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
-from grader.results import Report
+from grader.results import ConceptResult, Report, TestOutcome
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
 from grader.sandbox import Sandbox, detect
 from grader.scoring import score
@@ -33,18 +33,38 @@ def check_options(catalogue: Catalogue, device: str, concepts, timeout: float) -
     return tuple(dict.fromkeys(concepts))
 
 
-def load_summary(loaded: dict) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+FILE_DOES_NOT_RUN = "not graded: the file does not run"  # a concept's feedback when its definitions never ran
+
+
+def load_summary(loaded: dict, one_file: bool = False) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
     """(error, notes, missing) from running the submission's cells: missing names are an error, failed cells
-    notes."""
+    notes. A `one_file` submission (a .py file, not a notebook's cells) that stopped before defining every name
+    does not run: its error says so once, with the line, and is no note as well."""
     notes = tuple(f"{e['type']}: {e['message']}" + (f" at {e['where']}" if e.get("where") else "")
                   for e in loaded["cells"] if e)
     missing = tuple(name for name in CONTRACT_NAMES if loaded["names"].get(name) is None)
     if not missing:
         return None, notes, missing
+    if one_file and notes:
+        return f"the file does not run: {notes[0]}", (), missing
     error = f"missing definitions: {', '.join(missing)}"
     if notes:
         error += f" (the code stopped with {notes[0]})"
     return error, notes, missing
+
+
+def concepts_never_run(catalogue: Catalogue, concept_ids, missing: tuple[str, ...]) -> set[str]:
+    """The concepts none of whose definitions exist: in a file that does not run, nothing of theirs ran."""
+    return {cid for cid in concept_ids
+            if catalogue.concept(cid).definitions and set(catalogue.concept(cid).definitions) <= set(missing)}
+
+
+def not_graded_result(result: ConceptResult) -> ConceptResult:
+    """The concept at zero with one line saying that the file does not run, instead of a "not defined" per test."""
+    cid = result.concept.id
+    test = TestOutcome(nodeid=f"submission::{cid}", concept=cid, visibility="public", status="error",
+                       message=FILE_DOES_NOT_RUN)
+    return replace(result, tests=(test,), feedback=(FILE_DOES_NOT_RUN,), titles=())
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
@@ -175,9 +195,13 @@ class Grading:
         return self.proxy
 
     def finish(self, outcomes, pictures):
-        missing, fault = (), None
+        missing, fault, stopped = (), None, False
+        file = self.submission.file
+        one_file = file is not None and file.suffix == ".py"
         try:
-            error, notes, missing = load_summary(self.proxy.loaded())
+            loaded = self.proxy.loaded()
+            error, notes, missing = load_summary(loaded, one_file)
+            stopped = one_file and bool(missing) and any(loaded["cells"])  # the file does not run
         except StudentProblem as exc:
             error, notes = f"the submission's top-level code {exc}", ()
         except WorkerStartFailure as exc:
@@ -189,7 +213,10 @@ class Grading:
             error = f"grader error, not the student's: {fault}"
         session = self.session
         results = score(session.catalogue, outcomes, session.concept_ids)
-        pictures = tuple(sorted(pictures, key=lambda p: session.concept_ids.index(p.concept)))
+        never_run = concepts_never_run(session.catalogue, session.concept_ids, missing) if stopped else set()
+        results = tuple(not_graded_result(r) if r.concept.id in never_run else r for r in results)
+        pictures = tuple(sorted((p for p in pictures if p.concept not in never_run),
+                                key=lambda p: session.concept_ids.index(p.concept)))
         layouts = tuple(layout.describe() for _, layout in sorted(self.proxy.layouts.items()))
         self.report = Report(submission=self.submission.display_path, status="error" if error else "graded",
                              error=error, device=session.device, grader_version=__version__,

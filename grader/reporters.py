@@ -1,8 +1,9 @@
 """Pure functions of a Report: its JSON form and its terminal table."""
 from grader.feedback.terminal import picture_lines
+from grader.feedback.wording import NOT_WRITTEN, PUBLIC_ONLY, fraction, status_shown
 from grader.results import Report
 
-STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow"}
+STATUS_STYLE = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", NOT_WRITTEN: ""}
 
 
 def to_json(report: Report) -> dict:
@@ -10,14 +11,13 @@ def to_json(report: Report) -> dict:
     return report.to_json()
 
 
-def _points(value: float) -> str:
-    return f"{value:g}"
-
-
-def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_only: bool = False) -> str:
+def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_only: bool = False,
+                 written: tuple[tuple[str, str], ...] = ()) -> str:
     """A readable per-concept table with diagnoses, the student's printed output and any error; with `pictures`,
-    text heatmaps of the attention weights of each concept that lost points. Lines fit `width` (a long one
-    wraps under its own start, not at column 0); `ascii_only` draws rules and shades in ASCII."""
+    text heatmaps of the attention weights of each concept that lost points and has code written. Lines fit
+    `width` (a long one wraps under its own start, not at column 0); `ascii_only` draws rules and shades in
+    ASCII. It is what the student reads: the classes' layouts are the JSON's, for the instructor. Each
+    (kind, path) of `written` ends it with where that file was written."""
     from rich import box
     from rich.console import Console
     from rich.padding import Padding
@@ -27,7 +27,7 @@ def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_o
     # legacy_windows=False: the text is the same whatever console this process happens to run in.
     console = Console(width=width, record=True, file=_Discard(), force_terminal=False, color_system=None,
                       legacy_windows=False)
-    label = " (public checks only)" if report.public_only else ""
+    label = f" ({PUBLIC_ONLY})" if report.public_only else ""
     console.print(_labelled("Attention exercises:", f"{report.submission}{label}", "bold"))
     if report.error:
         console.print(_labelled("Could not grade everything:", report.error, "red"))
@@ -46,23 +46,24 @@ def render_table(report: Report, width: int = 80, pictures: bool = True, ascii_o
             diagnosis.append(title, style="bold")
             diagnosis.append(f" ({misconception})\n")
         diagnosis.append("\n".join(c.feedback))
-        table.add_row(c.concept.id, f"{_points(c.score)}/{_points(c.concept.points)}",
-                      Text(c.status, style=STATUS_STYLE.get(c.status, "")), diagnosis)
+        status = status_shown(c)
+        table.add_row(c.concept.id, fraction(c.score, c.concept.points),
+                      Text(status, style=STATUS_STYLE.get(status, "")), diagnosis)
     console.print(table)
-    console.print(Text(f"Total: {_points(report.score)}/{_points(report.max_score)}{label}", style="bold"))
+    console.print(Text(f"Total: {fraction(report.score, report.max_score)}{label}", style="bold"))
     if pictures:
-        failing = {c.concept.id for c in report.concepts if c.status != "passed"}
+        failing = {c.concept.id for c in report.concepts if c.status != "passed" and not c.not_written}
         for picture in report.pictures:  # the pictures that show something: a difference, dropout, a problem
             if picture.concept in failing and (picture.problem or picture.other_is != "expected"
                                                or any(map(any, picture.differs))):
                 console.print(Text("\n" + "\n".join(picture_lines(picture, width, ascii_only))))
-    for layout in report.layouts:
-        console.print(_labelled("Layout:", layout))
     for reason in report.not_run:
         console.print(_labelled("Not run (not counted):", reason, "yellow"))
     if report.output.strip():
         console.print(Text("\nYour code printed:", style="bold"))
         console.print(Padding(Text(report.output.rstrip()), (0, 0, 0, 2)))  # wrapped lines stay indented too
+    for kind, path in written:
+        console.print(_labelled(f"Wrote the {kind} to", path))
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
 

@@ -34,12 +34,13 @@ class TestOutcome:
 
     def to_json(self) -> dict:
         return {"nodeid": self.nodeid, "concept": self.concept, "outcome": self.status, "visibility": self.visibility,
-                "message": self.message, "misconception": self.misconception}
+                "message": self.message, "misconception": self.misconception, "not_implemented": self.not_implemented}
 
     @classmethod
     def from_json(cls, doc: dict) -> "TestOutcome":
         return cls(nodeid=doc["nodeid"], concept=doc["concept"], visibility=doc["visibility"], status=doc["outcome"],
-                   message=doc["message"], misconception=doc["misconception"])
+                   message=doc["message"], misconception=doc["misconception"],
+                   not_implemented=doc.get("not_implemented", False))  # reports of 0.2.0 and before lack it
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class ConceptResult:
         if not self.counted:
             return "error"
         return next((s for s in STATUS_ORDER if s in statuses), "passed")
+
+    @property
+    def not_written(self) -> bool:
+        """Whether none of the concept's code is written yet: each of its tests stopped at a stub or at a
+        definition the submission lacks."""
+        return bool(self.tests) and all(t.not_implemented for t in self.tests)
 
     @property
     def misconceptions(self) -> tuple[str, ...]:

@@ -5,11 +5,12 @@ from conftest import ROOT, grade_json, run_cli, solution_source
 
 
 def test_grades_the_reference_and_prints_a_table(tmp_path):
-    result = run_cli("solutions/", "--json", tmp_path / "r.json")
+    result = run_cli("solutions/", "--json", tmp_path / "r.json", env={"COLUMNS": "300"})  # the path on one line
     assert result.returncode == 0, result.stderr
     assert "Total: 100/100" in result.stdout
     assert "causal_mask" in result.stdout
     assert json.loads((tmp_path / "r.json").read_text())["submission"] == "solutions/"
+    assert result.stdout.endswith(f"Wrote the JSON report to {tmp_path / 'r.json'}\n")
 
 
 def test_default_submission_is_the_exercises_folder():
@@ -17,7 +18,8 @@ def test_default_submission_is_the_exercises_folder():
     assert result.returncode == 0
     assert "Attention exercises: ./exercises" in result.stdout
     assert "Total: 0/100" in result.stdout
-    assert "not implemented yet" in result.stdout
+    assert "not implemented yet" in result.stdout and "not written yet" in result.stdout
+    assert "could not be drawn" not in result.stdout and "Wrote" not in result.stdout  # no stub is drawn
 
 
 def test_missing_path_is_a_one_line_error():

@@ -130,9 +130,10 @@ def test_the_cli_writes_the_feedback_page_and_can_leave_pictures_out(tmp_path):
     submission = tmp_path / "mine.py"
     submission.write_text(apply_edits(solution_source(), MISTAKES["mask_wrong_triangle"]))
     page = tmp_path / "feedback.html"
-    shown = run_cli(submission, "--html", page)
+    shown = run_cli(submission, "--html", page, env={"COLUMNS": "300"})  # the path on one line
     assert shown.returncode == 0, shown.stderr
     assert "[" in shown.stdout and "causal_mask: CausalAttention on" in shown.stdout
+    assert f"Wrote the feedback page to {page}\n" in shown.stdout
     parsed = Page(page.read_text())
     assert parsed.count("figure") >= 6 and "The mask hides the past instead of the future" in page.read_text()
     quiet = run_cli(submission, "--no-pictures")

@@ -3,9 +3,13 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT, SUBMISSIONS, assert_report_fits
+from conftest import ROOT, SUBMISSIONS, assert_report_fits, solution_source
+from edited_submissions import MISTAKES, apply_edits
 from grader import grade
 from grader.catalogue import load
+from grader.pipeline import FILE_DOES_NOT_RUN, grade_submissions
+from grader.reporters import render_table
+from grader.submission import locate
 
 EXPECTED = tomllib.loads((SUBMISSIONS / "expected.toml").read_text())
 HAND_WRITTEN = sorted(name for name in EXPECTED if (SUBMISSIONS / f"{name}.py").is_file())
@@ -64,3 +68,38 @@ def test_grading_is_deterministic():
     second = grade(str(SUBMISSIONS / "mask_after_softmax.py"))
     assert [(c.concept.id, c.score, c.misconceptions) for c in first.concepts] == \
            [(c.concept.id, c.score, c.misconceptions) for c in second.concepts]
+
+
+BROKEN = {"syntax_error": "import torch\ndef attention_scores(:\n    pass\n",
+          "import_error": "import torch\nimport no_such_module_for_attention\n" + solution_source()}
+
+
+@pytest.fixture(scope="module")
+def broken_and_transposed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("messages")
+    sources = {**BROKEN, "transposed": apply_edits(solution_source(), MISTAKES["transpose_of_a_batch"])}
+    for name, source in sources.items():
+        (folder / f"{name}.py").write_text(source)
+    graded = grade_submissions([locate(str(folder / f"{name}.py")) for name in sources], load())
+    return dict(zip(sources, graded))
+
+
+@pytest.mark.parametrize("name, stopped", [("syntax_error", "SyntaxError: invalid syntax at "),
+                                           ("import_error", "ModuleNotFoundError: No module named")])
+def test_a_file_that_does_not_run_is_reported_once_with_its_line(broken_and_transposed, name, stopped):
+    report = broken_and_transposed[name]
+    assert report.error.startswith(f"the file does not run: {stopped}") and ", line 2: " in report.error
+    assert report.notes == () and report.pictures == () and report.score == 0
+    assert all(c.feedback == (FILE_DOES_NOT_RUN,) and c.status == "error" for c in report.concepts)
+    text = render_table(report)
+    assert text.count("line 2") == 1 and "not defined" not in text and "could not be drawn" not in text
+    assert text.count(FILE_DOES_NOT_RUN) == len(report.concepts)
+
+
+def test_a_transpose_of_a_batch_is_explained_in_the_concepts_row(broken_and_transposed):
+    report = broken_and_transposed["transposed"]
+    explanation = load().misconceptions["transpose_of_a_batch"].feedback
+    row = next(c for c in report.concepts if c.concept.id == "causal_mask")
+    assert "transpose_of_a_batch" in row.misconceptions and explanation in row.feedback
+    table = " ".join(render_table(report, width=200).split("Total:")[0].split())
+    assert ".T on a batched tensor (transpose_of_a_batch)" in table and " ".join(explanation.split()) in table

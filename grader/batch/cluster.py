@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from grader.batch.options import BatchOptions, chunk_size
 from grader.errors import GraderError, UsageError
+from grader.feedback.wording import count
 from grader.package_files import grader_hash
 from grader.pipeline import not_graded
 from grader.results import Report
@@ -194,8 +195,8 @@ def _finished(futures: dict, client, options: BatchOptions, say):
                 continue
             students = sum(len(futures[future]) for future in pending)
             say(f"no worker of the Dask cluster at {options.scheduler} for {options.cluster_wait:g} s "
-                f"(--cluster-wait); lost: {', '.join(lost)}; stopping: the students not graded yet ({students}) get "
-                "error reports, and a rerun grades them")
+                f"(--cluster-wait); lost: {', '.join(lost)}; stopping: {count(students, 'student')} not graded yet "
+                f"{'gets an error report' if students == 1 else 'get error reports'}, and a rerun grades them")
             for future in [future for future in futures if future in pending]:
                 yield future, {"failed": "grader error, not the student's: every worker of the cluster was lost "
                                          "before this student was graded; a rerun regrades them"}

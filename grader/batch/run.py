@@ -16,6 +16,7 @@ from grader.batch.options import BatchOptions, chunk_size
 from grader.batch.outputs import grades_csv
 from grader.errors import UsageError
 from grader.feedback.pages import feedback_html, summary_html
+from grader.feedback.wording import count
 from grader.limits import die_with_parent
 from grader.package_files import grader_hash
 from grader.pipeline import not_graded
@@ -36,7 +37,7 @@ class BatchSummary:
     warnings: tuple[str, ...] = ()  # what the batch had to say, each once (see grade_class's on_warning)
 
     def __str__(self):
-        return (f"{self.total} students: {self.graded} graded, {self.reused} unchanged and reused, "
+        return (f"{count(self.total, 'student')}: {self.graded} graded, {self.reused} unchanged and reused, "
                 f"{self.errors} with errors; wrote {self.out_dir / 'grades.csv'} and {self.out_dir / 'summary.html'}")
 
 

@@ -132,13 +132,14 @@ def values_table(values, tokens, caption: str) -> str:
             + "".join(rows) + "</table>")
 
 
-def picture_html(picture: Picture, uid: str) -> str:
-    """A picture's two heatmaps side by side, its values as tables, or the reason the student's is missing."""
+def picture_html(picture: Picture, uid: str, whose: str = "Yours") -> str:
+    """A picture's two heatmaps side by side, its values as tables, or the reason the student's is missing.
+    `whose` titles the student's side: the reader's own ("Yours"), or an anonymous student's on the class page."""
     e = html.escape
     other, other_is, student, tokens = picture.other, picture.other_is, picture.student, picture.tokens
     maximum = scale_of(student, other)
     outlined = outlined_cells(picture)
-    mine_title = "Yours, eval mode" if other_is == "training" else "Yours"
+    mine_title = f"{whose}, eval mode" if other_is == "training" else whose
     figures, tables = [], []
     if student:
         figures.append(heatmap_svg(student, tokens, mine_title, maximum, f"{uid}-s", outlined))

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from grader.catalogue import Concept
 from grader.feedback.heatmaps import outlined_cells, picture_html
+from grader.feedback.wording import NOT_WRITTEN, PUBLIC_ONLY, count, fraction, number, status_shown
 from grader.results import ConceptResult, Picture, Report
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:62em;color:#222}
@@ -20,11 +21,9 @@ table.values{width:auto;margin:.5em 1.5em .5em 0;display:inline-table;font-size:
 @media print{body{max-width:none;margin:0}figure.picture{break-inside:avoid}details{display:none}}"""
 
 
-STATUS_COLOURS = {"passed": "#1a7f37", "failed": "#c62828", "error": "#c62828", "timeout": "#b26a00"}
-
-
-def _points(value) -> str:
-    return f"{value:.2f}"
+STATUS_COLOURS = {"passed": "#1a7f37", "failed": "#c62828", "error": "#c62828", "timeout": "#b26a00",
+                  NOT_WRITTEN: "#666"}
+EXAMPLE_STUDENT = "An example student's"  # whose heatmap the class page shows: anonymous, never the reader's
 
 
 def _page(title: str, body: str) -> str:
@@ -43,10 +42,11 @@ def concept_row_html(concept: ConceptResult, pictures_link: str | None = None) -
     e = html.escape
     feedback = "".join(f"<p>{e(line)}</p>" for line in concept.feedback)
     link = f'<p><a href="{e(pictures_link)}">See the picture</a></p>' if pictures_link else ""
-    status = e(concept.status)
-    return (f'<tr><td>{e(concept.concept.title)}</td><td class="num">{_points(concept.score)} / '
-            f'{_points(concept.concept.points)}</td><td class="{status}" style="color:{STATUS_COLOURS.get(status, "#222")}">'
-            f"{status}</td><td>{diagnosis_html(concept)}{feedback}{link}</td></tr>")
+    status = status_shown(concept)
+    colour = STATUS_COLOURS.get(status, "#222")
+    return (f'<tr><td>{e(concept.concept.title)}</td><td class="num">{fraction(concept.score, concept.concept.points)}'
+            f'</td><td class="{e(concept.status)}" style="color:{colour};white-space:nowrap">{e(status)}</td>'
+            f"<td>{diagnosis_html(concept)}{feedback}{link}</td></tr>")
 
 
 def concept_table_html(rows: list[str]) -> str:
@@ -58,7 +58,7 @@ def pictures_html(report: Report) -> str:
     """The report's heatmaps concept by concept: those that lost points first, then the others folded away."""
     e = html.escape
     by_concept = {}
-    for index, picture in enumerate(report.pictures):
+    for index, picture in drawn_pictures(report):
         by_concept.setdefault(picture.concept, []).append((index, picture))
     pictured = [c for c in report.concepts if c.concept.id in by_concept]
     sections = {"lost": [], "passed": []}
@@ -80,14 +80,22 @@ PICTURES_INTRO = ("<p>Each picture runs your code on the book's public example, 
                   "tokens attended to (keys). Expected values are shown for this public example only.</p>")
 
 
+def drawn_pictures(report: Report) -> list[tuple[int, Picture]]:
+    """The report's pictures worth drawing, with their index: none for a concept whose code is not written yet."""
+    not_written = {c.concept.id for c in report.concepts if c.not_written}
+    return [(index, p) for index, p in enumerate(report.pictures) if p.concept not in not_written]
+
+
 def feedback_html(student: str, report: Report) -> str:
-    """The page handed back to one student: per-concept scores, diagnoses, feedback and heatmaps."""
+    """The page handed back to one student: per-concept scores, diagnoses, feedback and heatmaps. Like the
+    terminal's report, it leaves the classes' layouts to the JSON."""
     e = html.escape
-    pictured = {p.concept for p in report.pictures}
+    pictured = {p.concept for _, p in drawn_pictures(report)}
     rows = [concept_row_html(c, f"#pictures-{c.concept.id}" if c.concept.id in pictured else None)
             for c in report.concepts]
+    checks = f' <span class="muted">({PUBLIC_ONLY})</span>' if report.public_only else ""
     parts = [f"<h1>Attention exercises: {e(student)}</h1>",
-             f"<p><strong>Score: {_points(report.score)} / {_points(report.max_score)}</strong></p>"]
+             f"<p><strong>Score: {fraction(report.score, report.max_score)}</strong>{checks}</p>"]
     if report.error:
         parts.append(f"<p class=\"error\">Could not grade everything: {e(report.error)}</p>")
     parts += [f"<p class=\"muted\">Note: {e(note)}</p>" for note in report.notes]
@@ -144,8 +152,8 @@ def summary_html(reports: dict[str, Report], concepts: tuple[Concept, ...], skip
     median = (totals[(n - 1) // 2] + totals[n // 2]) / 2 if n else 0.0
     parts = [
         "<h1>Attention exercises: class summary</h1>",
-        f"<p>{n} students, {len(graded)} graded, {n - len(graded)} with errors. Mean score "
-        f"{_points(sum(totals) / max(n, 1))} / {_points(max_total)}, median {_points(median)}.</p>",
+        f"<p>{count(n, 'student')}, {len(graded)} graded, {n - len(graded)} with errors. Mean score "
+        f"{fraction(sum(totals) / max(n, 1), max_total)}, median {number(median)}.</p>",
         "<h2>Students who passed each concept</h2>",
         _bar_chart([c.id for c in concepts], pass_rates, 100, "{:.0f}%"),
         "<h2>Mean share of points per concept</h2>",
@@ -196,7 +204,7 @@ def misconceptions_html(reports: dict[str, Report], concept_titles: dict[str, st
     for m in ranked[:3]:
         example = _example_picture(reports, students[m], m)
         parts.append(f"<h4>{e(titles[m])} <code>{e(m)}</code></h4>")
-        parts.append(picture_html(example, f"m-{m}") if example else
+        parts.append(picture_html(example, f"m-{m}", EXAMPLE_STUDENT) if example else
                      "<p class=\"muted\">No picture: this misconception is not about attention weights.</p>")
     return parts
 
@@ -216,6 +224,6 @@ def _example_picture(reports: dict[str, Report], students, misconception) -> Pic
 def students_html(reports: dict[str, Report]) -> str:
     """Every student with score and status, linked to their feedback page."""
     e = html.escape
-    rows = "".join(f'<tr><td>{feedback_link(s)}</td><td class="num">{_points(r.score)} / {_points(r.max_score)}'
+    rows = "".join(f'<tr><td>{feedback_link(s)}</td><td class="num">{fraction(r.score, r.max_score)}'
                    f'</td><td class="{e(r.status)}">{e(r.status)}</td></tr>' for s, r in sorted(reports.items()))
     return f"<h2>Students</h2><table><tr><th>student</th><th>score</th><th>status</th></tr>{rows}</table>"
