@@ -72,8 +72,8 @@ def test_every_entry_gets_a_row_and_the_right_total(graded_class):
     assert list(grades) == sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hugo", "ivan"]
     totals = {student: (float(row["total"]), row["status"]) for student, row in grades.items()}
     assert totals["alice"] == totals["carol"] == totals["frank"] == totals["hugo"] == (100.0, "graded")
-    # bob keeps only the causal structure test (his layers keep the contract) of causal_mask
-    assert totals["bob"] == (90.0, "graded") and float(grades["bob"]["causal_mask"]) == 2
+    # bob keeps two tests of causal_mask's eight: its layers keep the contract, its softmax normalises the keys
+    assert totals["bob"] == (91.0, "graded") and float(grades["bob"]["causal_mask"]) == 3
     assert totals["dave"] == (92.0, "graded")
     for student in ("erin", "gina", "ivan"):
         assert totals[student] == (0.0, "error")
