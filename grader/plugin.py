@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from _pytest.runner import runtestprotocol
 
-from grader.catalogue import registry
+from grader.charging import Charges
 from grader.checks import VISIBILITIES, Diagnosis, misconception_of_error
 from grader.errors import GraderError
 from grader.feedback import example
@@ -37,25 +37,6 @@ def classify(exc: BaseException) -> dict:
     return {"status": "error", "message": internal, "fault": internal}
 
 
-def counted_in(concept: str, chain: tuple[str, ...], unwritten: bool) -> bool:
-    """Whether a check of `concept` that failed in the definitions `chain` (deepest first) counts: because the
-    deepest is not written yet (`unwritten`), or because they raised an error or gave an output no catalogued
-    choice explains. Each is one mistake, charged once: an unwritten definition in every concept that needs it
-    (registry `needs`); an error or an unexplained output in the own concept (the first that needs it) of a
-    definition in the chain, whose checks judge that definition's code as a whole."""
-    if unwritten:
-        return not registry().judged_without(concept, chain[0])
-    return any(registry().first_needing(definition) == concept for definition in chain)
-
-
-def not_counted_message(definition: str, unwritten: bool) -> str:
-    """Why a check is not counted: a definition it calls, one its concept can be judged without, is not written
-    yet or raised an error. That is charged once, in the concepts that need the definition."""
-    problem = "is not written yet" if unwritten else (f"raised an error or gave an output no catalogued mistake "
-                                                      f"explains (charged once, to {registry().first_needing(definition)})")
-    return f"{definition} {problem}: the checks of other concepts that call it are not counted"
-
-
 def concept_of(item) -> str:
     return item.get_closest_marker("concept").args[0]
 
@@ -75,7 +56,7 @@ class GradingPlugin:
         self.outcomes: list[TestOutcome] = []
         self.verdict: dict | None = None  # the current test's first failure, or its skip
         self.broken_collectors: list[str] = []
-        self.charged: set[str] = set()  # see _verdict_of
+        self.charges = Charges(selected or concept_ids)  # where a failure is charged (grader.charging)
 
     @pytest.fixture
     def student(self):
@@ -135,7 +116,7 @@ class GradingPlugin:
         direct = not self.reported and all(map(self.callable_directly, items))
         for student in self.students:
             self.proxy, self.outcomes, pictures = student.open(), [], []
-            self.charged = set()  # definitions whose error a check of another concept charged to their own concept
+            self.charges = Charges(self.selected or self.concept_ids)
             tests_left = len(items)
             for position, item in enumerate(items):
                 concept = concept_of(item)
@@ -187,25 +168,7 @@ class GradingPlugin:
     def _verdict_of(self, item, exc: BaseException) -> dict:
         if isinstance(exc, pytest.skip.Exception):
             return {"status": "skipped", "message": str(exc.msg)}
-        owner = getattr(exc, "owner", None)  # see grader.layouts.LayoutUnknown
-        if owner is not None and owner != concept_of(item):
-            return {"status": "skipped", "message": str(exc)}
-        definition = getattr(exc, "definition", None)  # where the student's error arose (see StudentError)
-        unwritten = bool(getattr(exc, "not_implemented", False))
-        chain = getattr(exc, "chain", (definition,))  # the definitions it passed through, deepest first
-        if definition is not None and not counted_in(concept_of(item), chain, unwritten):
-            if unwritten:
-                return {"status": "skipped", "message": not_counted_message(definition, True), "not_implemented": True}
-            owner = registry().first_needing(definition)
-            if owner not in (self.selected or self.concept_ids):
-                return classify(exc)  # its own concept is not graded here: the error counts where it arose
-            if definition in self.charged:
-                return {"status": "skipped", "message": not_counted_message(definition, False)}
-            # The first such error is charged to the definition's own concept: it may be the only check that
-            # runs that code (dropout in training mode, say), and a failure must never go uncounted.
-            self.charged.add(definition)
-            return {**classify(exc), "concept": owner}
-        return classify(exc)
+        return self.charges.verdict(concept_of(item), exc, classify(exc))
 
     def _record(self, item):
         marker = item.get_closest_marker("concept")

@@ -14,8 +14,7 @@ from grader.checks import (Diagnosis, Unexplained, Weights, close, expect_close,
                            weights_problem)
 from grader.layouts import RECOGNITION_SIZES, ROLES, layout_of, square_tensors
 from grader.proxy import StudentError, describe_value
-from grader.reference import (CAUSAL_AXES, HEADS, MASK, MULTIHEAD_AXES, OUT_PROJ, SCALE,  # noqa: F401 - the suites' axes
-                              SELF_ATTENTION_AXES, SINGLE_HEAD_SCALE, SOFTMAX, VALUES)
+from grader.reference import CAUSAL_AXES, MULTIHEAD_AXES, SELF_ATTENTION_AXES  # the suites import them from here
 
 # The book's six-token, three-dimensional example ("Your journey starts with one step").
 BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85, 0.64],
