@@ -32,11 +32,11 @@ class Diagnosis(AssertionError):
 class Unexplained(Diagnosis):
     """A module's output that no combination of catalogued choices explains: the check cannot tell which part
     of `definition` is wrong, so it is graded like an error of that definition, in its own concept (see
-    grader.plugin)."""
+    grader.charging). `what` names the module first, as in "CausalAttention(x) on 3 tokens"."""
 
-    def __init__(self, message: str, definition: str):
+    def __init__(self, message: str, what: str):
         super().__init__(message)
-        self.definition = definition
+        self.definition = what.split("(", 1)[0]
 
 
 def misconception_of_error(error_type: str, where: str | None) -> str | None:
@@ -74,7 +74,7 @@ def expect_tensor(value, shape, what: str, failure=Diagnosis) -> torch.Tensor:
 def expect_module_output(value, shape, what: str) -> torch.Tensor:
     """expect_tensor for a module's output, where anything else is the module's own mistake as a whole: `what`
     names the module first, as in "CausalAttention(x)" (see Unexplained)."""
-    return expect_tensor(value, shape, what, lambda message: Unexplained(message, what.split("(", 1)[0]))
+    return expect_tensor(value, shape, what, lambda message: Unexplained(message, what))
 
 
 def expect_close(actual, expected: torch.Tensor, what: str, wrong=()):
@@ -129,7 +129,7 @@ def judge(actual, family: reference.Family, axis: str, what: str):
                    for combination in fewest_mistakes_first(axes, axis))
 
     if not isinstance(actual, torch.Tensor):
-        raise Unexplained(f"{what} returned {actual!r}, expected a tensor", what.split("(", 1)[0])
+        raise Unexplained(f"{what} returned {actual!r}, expected a tensor", what)
     expect_some_numbers(actual, what)
     actual = actual.detach().cpu().double()  # once, not once per comparison
     if matches(axes[axis][0]):
@@ -139,14 +139,13 @@ def judge(actual, family: reference.Family, axis: str, what: str):
             raise Diagnosis(f"{what} does not give the expected values", reference.misconception_of(choice))
     expected = family(**{axis: axes[axis][0]}, **{name: axes[name][0] for name in others})
     expect_module_output(actual, expected.shape, what)
-    raise Unexplained(observed_difference(actual, expected, what), what.split("(", 1)[0])
+    raise Unexplained(observed_difference(actual, expected, what), what)
 
 
 def expect_some_numbers(actual: torch.Tensor, what: str):
     """An output that is NaN everywhere matches every reference that is NaN somewhere: it explains nothing."""
     if actual.numel() and not bool(actual.isfinite().any()):
-        raise Unexplained(f"{what} gives NaN or infinity everywhere: no token attends to anything",
-                          what.split("(", 1)[0])
+        raise Unexplained(f"{what} gives NaN or infinity everywhere: no token attends to anything", what)
 
 
 def expect_explained(actual, family: reference.Family, what: str):
@@ -157,7 +156,7 @@ def expect_explained(actual, family: reference.Family, what: str):
     if not any(close(actual, family(**combination)) for combination in fewest_mistakes_first(family.axes, "")):
         expected = family()
         expect_module_output(actual, expected.shape, what)
-        raise Unexplained(observed_difference(actual, expected, what), what.split("(", 1)[0])
+        raise Unexplained(observed_difference(actual, expected, what), what)
 
 
 def fewest_mistakes_first(axes: dict, axis: str) -> tuple[dict, ...]:
