@@ -165,4 +165,4 @@ def test_concepts_and_points_come_from_the_config_file(tmp_path):
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = list(csv.reader(f))
     assert rows == [["student", "attention_scores", "causal_mask", "total", "max_total", "status"],
-                    ["bob", "5.00", "3.33", "8.33", "25.00", "graded"]]
+                    ["bob", "5.00", "5.00", "10.00", "25.00", "graded"]]
