@@ -21,8 +21,6 @@ BOOK_INPUTS = torch.tensor([[0.43, 0.15, 0.89], [0.55, 0.87, 0.66], [0.57, 0.85,
                             [0.22, 0.58, 0.33], [0.77, 0.25, 0.10], [0.05, 0.80, 0.55]])
 
 
-# SelfAttention_v1/v2's choices: which projection gives the values, the scale, and the softmax's dimension.
-
 
 def judge_self_attention(module, weights, x, device, axis, what):
     """Judge one axis of SelfAttention_v1/v2's output on x, adopting the student's choices on the others."""
@@ -94,7 +92,7 @@ def expect_no_student_error(call, what):
         return call()
     except StudentError as exc:
         if exc.not_implemented:
-            raise  # graded as not written yet (see grader.plugin)
+            raise  # graded as not written yet (see grader.charging)
         raise Diagnosis(f"{what} raised {exc}", misconception_of_error(exc.error_type, exc.where)) from None
 
 
@@ -244,18 +242,20 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
                             "mask_not_buffer")
     if not run_forward:
         return
+
+    def forward_on_cpu():
+        return student.build(name, d_in, d_out, context_length, dropout, **kwargs)(torch.zeros(2, context_length, d_in))
+
     try:
         out = module(torch.empty(2, context_length, d_in, device="meta"))
     except StudentError as exc:
         if exc.not_implemented:
             raise
-        # An error on the CPU as well is the module's own, graded where the module is (see grader.plugin).
-        student.build(name, d_in, d_out, context_length, dropout, **kwargs)(torch.zeros(2, context_length, d_in))
+        forward_on_cpu()  # an error there as well is the module's own, graded where it is (see grader.charging)
         raise Diagnosis(f"{name}.forward on the meta device raised {exc}",
                         misconception_of_error(exc.error_type, exc.where)) from None
     if not isinstance(out, torch.Tensor) or out.device.type != "meta" or tuple(out.shape) != (2, context_length, d_out):
-        on_cpu = student.build(name, d_in, d_out, context_length, dropout, **kwargs)(torch.zeros(2, context_length, d_in))
-        expect_module_output(on_cpu, (2, context_length, d_out), f"{name}(x)")  # a wrong shape anywhere is the module's
+        expect_module_output(forward_on_cpu(), (2, context_length, d_out), f"{name}(x)")  # wrong anywhere: the module's
         raise Diagnosis(f"after {name}.to('meta') forward did not return a meta tensor of shape "
                         f"(2, {context_length}, {d_out})")
 

@@ -12,7 +12,7 @@ from grader.proxy import StudentError
 
 def output_of_short_sequence(module, x, context_length, name):
     """Forward on fewer tokens than context_length; an error there, where context_length tokens run, is the
-    unsliced mask (an error on both is the module's own, graded where the module is: see grader.plugin)."""
+    unsliced mask (an error on both is the module's own, graded where the module is: see grader.charging)."""
     try:
         return module(x)
     except StudentError as exc:
