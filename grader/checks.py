@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from grader import reference
+from grader.feedback.wording import listed
 
 VISIBILITIES = ("public", "hidden")
 RTOL, ATOL = 1e-4, 1e-5  # float32, on CPU or on a GPU with TF32 off
@@ -105,12 +106,9 @@ def observed_difference(actual: torch.Tensor, expected: torch.Tensor, what: str)
     if len(wrong) == len(tokens):
         return f"{what}: every token's output differs from the expected one (largest difference {largest:.3g})"
     right = [i for i, bad in enumerate(tokens) if not bad]
-    return (f"{what}: the outputs of tokens {_listed(right)} are as expected, those of tokens {_listed(wrong)} "
+    return (f"{what}: the outputs of tokens {listed(right)} are as expected, those of tokens {listed(wrong)} "
             f"differ (largest difference {largest:.3g})")
 
-
-def _listed(numbers: list[int]) -> str:
-    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
 
 
 def judge(actual, family: reference.Family, axis: str, what: str):

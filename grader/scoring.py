@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from grader.catalogue import Catalogue
 from grader.errors import UsageError
+from grader.feedback.wording import listed
 from grader.results import ConceptResult, TestOutcome
 
 MAX_MESSAGES = 4
@@ -15,11 +16,10 @@ def concept_feedback(catalogue: Catalogue, concept_id: str, tests: list[TestOutc
         if not tests or any(t.status != "skipped" for t in tests):
             return ()
         # Nothing it is judged on could run: each definition is missing, unwritten or raised an error.
-        names = catalogue.concept(concept_id).definitions
-        listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+        names = listed(catalogue.concept(concept_id).definitions)
         if all(t.not_implemented for t in tests):
-            return (f"not implemented yet: it is judged on {listed}, and none of them is written yet",)
-        return (f"not graded: it is judged on {listed}, and none of them ran", *dict.fromkeys(t.message for t in tests))
+            return (f"not implemented yet: it is judged on {names}, and none of them is written yet",)
+        return (f"not graded: it is judged on {names}, and none of them ran", *dict.fromkeys(t.message for t in tests))
     if all(t.not_implemented for t in failing):
         return (failing[0].message or "not implemented yet",)
     feedback = [catalogue.misconceptions[m].feedback for m in dict.fromkeys(t.misconception for t in failing)

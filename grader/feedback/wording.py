@@ -21,6 +21,12 @@ def count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def listed(items) -> str:
+    """Items in a sentence: "a", "a and b", "a, b and c"."""
+    items = [str(item) for item in items]
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
 def status_shown(concept: ConceptResult) -> str:
     """A concept's status as a student reads it: its own (passed, failed, error, timeout), or "not written yet"
     where none of its code is written (a stub is not an error)."""
