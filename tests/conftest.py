@@ -58,6 +58,16 @@ def solution_source() -> str:
 
 
 @pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """A student release made by `python -m grader release`, one per test module that asks for it (a module
+    may change its copy)."""
+    out = tmp_path_factory.mktemp("release") / "handout"
+    result = run_cli("release", out, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
 def ordinary_user():
     """As root: a way to run this project as an ordinary uid (see ordinary_user.py); skips where it cannot."""
     from ordinary_user import ordinary_user_session

@@ -28,14 +28,6 @@ for line in ("from grader.in_notebook import check, concept_score, hint", "check
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "handout"
-    result = run_cli("release", out, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-@pytest.fixture(scope="module")
 def student(release, tmp_path_factory):
     """run(*args, cwd=release, env=None): `python -m grader ARGS` (or python ARGS with python=True) in the release,
     with a Python that has torch and the rest but not this project."""

@@ -91,14 +91,6 @@ def leaks(release: Path) -> list[str]:
     return sorted(line for line in secret_lines() if line in text)
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "handout"
-    result = run_cli("release", out, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 def test_release_contents(release):
     assert (release / "exercises" / "attention.py").read_text() == (ROOT / "exercises" / "attention.py").read_text()
     assert all((release / name).is_file() for name in ("attention.ipynb", "README.md", "pyproject.toml"))
