@@ -18,6 +18,7 @@ ASSIGNMENT_FILE = Path(__file__).with_name("assignment.toml")
 
 
 PICTURE_SIDES = ("expected", "training")  # what a concept's pictures draw beside the student's matrix
+PARTS = ("mask", "dropout")  # the parts of a class that grader.part_repairs can replace by correct ones
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Concept:
     definitions: tuple[str, ...] = ()  # the definitions of attention.py its checks call
     needs: tuple[str, ...] = ()  # those it cannot be judged without: a missing one costs this concept
     pictures: str | None = None  # one of PICTURE_SIDES, or None for a concept without pictures
+    part: str | None = None  # one of PARTS: its part of a class that another concept owns
 
     @property
     def ladder(self) -> tuple[str, ...]:
@@ -63,6 +65,10 @@ class Catalogue:
         """Whether a check of the concept that calls `definition`, missing or unwritten, is left uncounted
         (the concept is judged on the definitions that exist) rather than failed."""
         return definition not in self.concept(concept_id).needs
+
+    def parts_of(self, definition: str) -> tuple[tuple[str, str], ...]:
+        """(concept, part) for each concept, in the chapter's order, that owns a part of `definition`."""
+        return tuple((c.id, c.part) for c in self.concepts if c.part and definition in c.definitions)
 
     def first_needing(self, definition: str) -> str | None:
         """The first concept, in the chapter's order, that cannot be judged without `definition`."""
@@ -127,8 +133,11 @@ def _concept(cid: str, entry: dict) -> Concept:
     points = entry.get("points", 0)
     if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
         raise GraderError(f"malformed catalogue entry {where}.points: it must be a number >= 0")
+    part = entry.get("part")
+    if part is not None and part not in PARTS:
+        raise GraderError(f"malformed catalogue entry {where}.part: it must be one of {', '.join(PARTS)}")
     return Concept(cid, str(entry["title"]), float(points), str(entry["hint"]),
-                   _texts(entry.get("hints", []), f"{where}.hints"), definitions, needs, pictures)
+                   _texts(entry.get("hints", []), f"{where}.hints"), definitions, needs, pictures, part)
 
 
 def _definitions(value, where: str) -> tuple[str, ...]:

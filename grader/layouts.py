@@ -191,7 +191,10 @@ def square_tensors(info: dict) -> dict:
 
 
 def find_mask(info: dict) -> str | None:
-    """The module's own mask (a square buffer or tensor attribute; `mask` and `bias` first), or None."""
+    """The module's own mask (a square buffer or tensor attribute; `mask` and `bias` first), or None. A tensor
+    named `mask` keeps the contract's name whatever its sizes (wrong ones are the mask's concepts' to judge)."""
+    if "mask" in info["buffers"] or "mask" in info["tensor_attributes"]:
+        return "mask"
     masks = [name for name in square_tensors(info) if "." not in name]
     return next((name for name in ("mask", "bias") if name in masks), min(masks, default=None))
 

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from _pytest.runner import runtestprotocol
 
-from grader.charging import Charges
+from grader.charging import Charges, repairable
 from grader.checks import VISIBILITIES, Diagnosis, misconception_of_error
 from grader.errors import GraderError
 from grader.feedback import example
@@ -150,15 +150,19 @@ class GradingPlugin:
         """What this plugin's fixtures (student, device, attribute_contract) give the current test."""
         return {"student": self.proxy, "device": self.device_name, "attribute_contract": self.keeps_contract}
 
+    def _call(self, item):
+        """Call a test that callable_directly allows with its fixtures' values and its parameters."""
+        values = self.fixture_values()
+        arguments = {**{name: values[name] for name in item.fixturenames if name in values},
+                     **getattr(getattr(item, "callspec", None), "params", {})}
+        item.obj(**arguments)
+
     def _run_directly(self, item):
         """Run one test as pytest would, without its reports: the same verdict, for a fraction of the time."""
         self.verdict = None
         self.proxy.next_test()
-        values = self.fixture_values()
-        arguments = {**{name: values[name] for name in item.fixturenames if name in values},
-                     **getattr(getattr(item, "callspec", None), "params", {})}
         try:
-            item.obj(**arguments)
+            self._call(item)
         except (KeyboardInterrupt, pytest.exit.Exception):
             raise  # what pytest's own protocol lets through as well
         except BaseException as exc:  # noqa: B902 - every other failure is the test's verdict, as in pytest
@@ -168,7 +172,44 @@ class GradingPlugin:
     def _verdict_of(self, item, exc: BaseException) -> dict:
         if isinstance(exc, pytest.skip.Exception):
             return {"status": "skipped", "message": str(exc.msg)}
-        return self.charges.verdict(concept_of(item), exc, classify(exc))
+        classified = classify(exc)
+        part_of = None if "fault" in classified else self._repaired_part(item, exc)
+        return self.charges.verdict(concept_of(item), exc, classified, part_of)
+
+    def _repaired_part(self, item, exc: BaseException) -> str | None:
+        """The concept whose part of the class that failed (grader.part_repairs), replaced by a correct one, makes
+        the test pass; None where no part does, or the test cannot be run again on its own."""
+        found = repairable(exc, self.charges.graded)
+        if found is None or self.proxy is None or not self.callable_directly(item):
+            return None
+        definition, parts = found
+        if self.proxy.loaded()["names"].get(definition) != "module class":
+            return None
+        from grader.probes import explained_as_a_whole
+
+        if getattr(exc, "repairable", None) and explained_as_a_whole(self.proxy, definition, self.device_name):
+            return None  # built by another definition (a wrapper's head), and right on its own: the builder's fault
+
+        for concept, part in parts:
+            try:
+                self.proxy.repair(definition, part)
+                self._call(item)
+                if not explained_as_a_whole(self.proxy, definition, self.device_name):
+                    continue  # the test passes for another reason: it judges a property, not the whole output
+            except (KeyboardInterrupt, pytest.exit.Exception):
+                raise
+            except BaseException:  # noqa: B902 - still failing, or the repair could not be made
+                continue
+            finally:
+                self._undo_repair(definition)
+            return concept
+        return None
+
+    def _undo_repair(self, definition: str):
+        try:
+            self.proxy.repair(definition, None)
+        except (StudentProblem, WorkerStartFailure):
+            pass  # the worker is gone, and its repair with it
 
     def _record(self, item):
         marker = item.get_closest_marker("concept")

@@ -306,6 +306,11 @@ class StudentProxy:
             raise AssertionError(f"{name}(...) returned {describe_value(result)}, expected a torch.nn.Module")
         return result
 
+    def repair(self, class_name: str, part: str | None):
+        """Have the worker replace `part` of the student's class by a correct one (grader.part_repairs) until the
+        next call; None undoes it. A worker started afresh has no repair."""
+        self.request({"op": "repair", "name": class_name, "part": part}, f"repairing {class_name}")
+
     def unwrap(self, reply, what):
         kind = reply.get("kind")
         if kind == "tensor":

@@ -25,7 +25,8 @@ from pathlib import Path
 from grader.limits import SPAWNED_UIDS, Limits  # noqa: F401 - Limits is part of this module's interface
 
 GRADER_DIR = Path(__file__).resolve().parent
-WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py", "limits.py")  # all the grader code a worker sees
+# All the grader code a worker sees.
+WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py", "limits.py", "part_repairs.py")
 SECRET_FOLDERS = ("solutions", "tests")  # a checkout's folders beside the grader package: never shown to a worker
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"

@@ -21,7 +21,7 @@ import types
 import torch
 import torch.nn as nn
 
-from grader import wire
+from grader import part_repairs, wire
 from grader.limits import set_limits
 
 PLAIN = (bool, int, float, str, type(None))
@@ -366,6 +366,18 @@ class Worker:
                         for name, m in module.named_modules(remove_duplicate=False) if name},
         }
 
+    def repair(self, name, part):
+        """Replace `part` of the student's class `name` by a correct one until the next repair (see
+        grader.part_repairs); None undoes it."""
+        target = self.namespace.get(name)
+        if not (isinstance(target, type) and issubclass(target, nn.Module)):
+            raise ProtocolError(f"{name} is not a module class")
+        try:
+            part_repairs.repair(target, part)
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
+        return {}
+
     def handle(self, request):
         op = request.get("op")
         seed = request.get("seed", 0)
@@ -386,6 +398,7 @@ class Worker:
                 "get": lambda: self.get(request["handle"], request["path"]),
                 "get_many": lambda: [self.get(request["handle"], path) for path in request["paths"]],
                 "describe": lambda: self.describe(request["handle"]),
+                "repair": lambda: self.repair(request["name"], request.get("part")),
             }
             if op not in ops:
                 raise ProtocolError(f"unknown request {op!r}")
