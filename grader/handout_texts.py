@@ -1,7 +1,8 @@
 """The texts a student release writes beside the code: its README, the pyproject.toml that makes the handout an
 installable package (`pip install .` puts its grader in the student's virtual environment, so that
 `python -m grader` works from inside exercises/ and a notebook opened anywhere can import it), and
-requirements.txt (which GitHub Classroom's workflow installs)."""
+requirements.txt (which GitHub Classroom's workflow installs). The README's Colab section goes with the notebook's
+first cell (grader/colab.py)."""
 from grader import __version__
 from grader.installation import TORCH_REQUIREMENT
 
@@ -15,7 +16,8 @@ REQUIREMENTS = "".join(f"{requirement}\n" for requirement in DEPENDENCIES)
 STUDENT_README = """\
 # Attention exercises
 
-Fill in the stubs in `exercises/attention.py` (or work in `attention.ipynb`) and check yourself as you go.
+Fill in the stubs in `exercises/attention.py` (or work in `attention.ipynb`, here or in Colab) and check
+yourself as you go.
 
 ## Set up
 
@@ -57,6 +59,15 @@ jupyter lab attention.ipynb
 
 In a new terminal, activate the environment again before you check yourself: `source .venv/bin/activate`
 (Windows: `.venv\\Scripts\\Activate.ps1`).
+
+## In Colab
+
+Colab has torch already and needs no setup block. Open `attention.ipynb` in Colab (File > Upload notebook),
+upload `handout.zip` (in this folder: the handout, zipped) to the Files pane on the left, and run the notebook's
+first code cell. It unzips the handout into `handout/`, installs it with pip, leaving Colab's torch as it is,
+and makes `handout/` the working folder. If your instructor gave you the handout's git address instead, put it
+between the quotes of that cell's `HANDOUT_REPOSITORY = ""` line: the cell clones it. Colab forgets uploaded
+files when its runtime stops; in a new one, upload `handout.zip` and run the first code cell again.
 
 ## Check yourself
 

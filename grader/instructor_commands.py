@@ -80,8 +80,11 @@ def command_parser(command):
 
 def run_command(command, options) -> None:
     if command == "release":
+        from grader.colab import HANDOUT_ZIP
         from grader.release import write_release
-        print(f"wrote the student release to {write_release(options.out_dir, force=options.force)}")
+        out_dir = write_release(options.out_dir, force=options.force)
+        print(f"wrote the student release to {out_dir}")
+        print(f"wrote {out_dir / HANDOUT_ZIP}, the same files for Colab (see the release's README)")
     elif command == "batch":
         from grader.batch import BatchOptions, grade_class
         from grader.batch.progress import progress_bar

@@ -1,8 +1,9 @@
 """The notebook version of the exercises, generated from solutions/attention.py (never a hand-kept copy).
 
-`source_notebook` follows the chapter: a text per section (grader.notebook_texts), the solutions between
-nbgrader's markers, a demo on the chapter's example after each, an ungraded self-check of the concepts that
-can be judged so far and one autograded test cell per concept, and a last cell with the total.
+`source_notebook` opens with the cell that installs the handout in Colab (grader.colab), then follows the
+chapter: a text per section (grader.notebook_texts), the solutions between nbgrader's markers, a demo on the
+chapter's example after each, an ungraded self-check of the concepts that can be judged so far and one
+autograded test cell per concept, and a last cell with the total.
 `student_notebook` is what nbgrader's generate_assignment makes of it: stubs instead of solutions and no
 hidden tests. Notebooks are plain nbformat-v4 dicts, so the student's install needs no nbformat.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from grader import notebook_texts
 from grader.catalogue import Catalogue, Concept
+from grader.colab import INSTALL_CELL
 from grader.errors import GraderError
 from grader.submission import CONTRACT_NAMES, ROLE_KEY
 
@@ -58,7 +60,8 @@ def source_notebook(catalogue: Catalogue) -> dict:
     cell per concept, ungraded self-checks of the concepts judged again later, and the total at the end."""
     solutions = _read(SOLUTIONS_FILE)
     stubs = _definitions(ast.parse(_read(EXERCISES_FILE)))
-    cells = [_markdown("intro", INTRO + _dimension_notes()), _code("setup", _imports(solutions))]
+    cells = [_markdown("intro", INTRO + _dimension_notes()), _code("colab", INSTALL_CELL, role="install"),
+             _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
             story = notebook_texts.SECTIONS.get(text.split()[0], "")  # by the section's number, "3.3"
@@ -266,7 +269,7 @@ def _self_check_cell(cell_id: str, concept_ids: list[str]) -> dict:
 
 
 def _code(cell_id: str, source: str, nbgrader: dict | None = None, role: str | None = None) -> dict:
-    """A code cell; a `role` marks it as the notebook's own (grading a notebook skips check and demo cells)."""
+    """A code cell; a `role` marks it as the notebook's own (grading a notebook skips check, demo and install cells)."""
     metadata = {**({"nbgrader": nbgrader} if nbgrader else {}), **({ROLE_KEY: {"role": role}} if role else {})}
     return {"cell_type": "code", "id": cell_id, "metadata": metadata, "source": source, "outputs": [],
             "execution_count": None}

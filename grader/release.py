@@ -4,12 +4,14 @@ The release holds no solution code and no hidden test, and of the grader only wh
 (grader/handout_modules.py). Its public checks still diagnose misconceptions: the reference implementation
 (grader/live_reference.py) is left out, and the outputs it gave on the public checks' fixed inputs, for every
 combination of choices, are stored instead (grader/stored_reference.py). Its pyproject.toml makes it a package
-that students install (grader/handout_texts.py).
+that students install (grader/handout_texts.py). handout.zip, in the release folder, holds the same files for
+Colab, where the notebook's first cell installs them (grader/colab.py).
 """
 import json
 import shutil
 from pathlib import Path
 
+from grader.colab import write_handout_zip
 from grader.errors import GraderError, UsageError
 from grader.handout_modules import handout_files
 from grader.handout_texts import REQUIREMENTS, STUDENT_README, pyproject_toml
@@ -52,7 +54,7 @@ def _prepare(out_dir: Path, force: bool):
 
 
 def write_release(out_dir, force: bool = False) -> Path:
-    """Write the release into out_dir and return its path."""
+    """Write the release into out_dir, handout.zip of its files included, and return its path."""
     from grader.catalogue import load
     from grader.checkout import require_checkout
     from grader.notebook_version import student_notebook
@@ -74,6 +76,7 @@ def write_release(out_dir, force: bool = False) -> Path:
     (staging / "README.md").write_text(STUDENT_README)
     (staging / "pyproject.toml").write_text(pyproject_toml())
     (staging / "requirements.txt").write_text(REQUIREMENTS)
+    write_handout_zip(staging)
     out_dir.mkdir(exist_ok=True)
     for item in staging.iterdir():
         item.rename(out_dir / item.name)

@@ -24,9 +24,10 @@ DEFAULT_FOLDER = "exercises"  # graded when no path is given
 # Cell magics whose body is still Python; any other cell magic (%%bash, %%html, ...) skips its cell.
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 # The handout notebook's own cells carry {"role": ...} under this key in their metadata; grading a notebook skips
-# those whose role is scaffolding (the self-check cells, demos), and runs every other cell, the student's included.
+# those whose role is scaffolding (the self-check cells, demos, Colab's install cell), and runs every other cell,
+# the student's included.
 ROLE_KEY = "attention_exercises"
-SCAFFOLDING_ROLES = ("check", "demo")
+SCAFFOLDING_ROLES = ("check", "demo", "install")
 
 
 @dataclass(frozen=True)

@@ -88,13 +88,14 @@ def corpus_batch(tmp_path_factory):
     return root
 
 
-def python_without_the_project(venv: Path) -> Path:
-    """The python of a new virtual environment at venv that imports this one's packages (torch, numpy, pytest,
-    rich, IPython) through a .pth file, but not this project: an editable install's finder would fill in, from
-    the checkout, any grader module that a student release lacks."""
+def python_without_the_project(venv: Path, pip: bool = False) -> Path:
+    """The python of a new virtual environment at venv (with pip if asked) that imports this one's packages
+    (torch, numpy, pytest, rich, IPython) through a .pth file, but not this project: an editable install's finder
+    would fill in, from the checkout, any grader module that a student release lacks."""
     import sysconfig
 
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", *([] if pip else ["--without-pip"]), str(venv)], check=True,
+                   timeout=120)
     ours = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     site_packages = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
     (site_packages / "tests-packages.pth").write_text("".join(f"{folder}\n" for folder in ours))

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from grader.catalogue import load
+from grader.colab import INSTALL_CELL
 from grader.notebook_version import source_notebook, student_notebook
 from grader.probes import BOOK_INPUTS
-from grader.submission import CONTRACT_NAMES, ROLE_KEY
+from grader.submission import CONTRACT_NAMES, ROLE_KEY, is_scaffolding
 
 CATALOGUE = load()
 
@@ -72,8 +73,15 @@ def test_the_nbgrader_notebook_has_one_graded_cell_per_concept_and_ungraded_self
     graded = [c["id"] for c in cells if is_graded(c)]
     assert sorted(graded) == sorted(f"test_{c.id}" for c in CATALOGUE.concepts)
     scaffolding = [c for c in cells if role(c)]
-    assert {role(c) for c in scaffolding} == {"check", "demo"}
+    assert {role(c) for c in scaffolding} == {"check", "demo", "install"}
     assert all("nbgrader" not in c["metadata"] for c in scaffolding if not c["id"].startswith("test_"))
+
+
+def test_the_first_code_cell_installs_the_handout_in_colab_and_grading_skips_it():
+    for notebook in (source_notebook(CATALOGUE), student_notebook(CATALOGUE)):
+        first = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+        assert (first["source"], role(first)) == (INSTALL_CELL, "install")
+        assert is_scaffolding(first) and "nbgrader" not in first["metadata"]
 
 
 def test_the_demos_print_the_chapters_shapes_with_the_solutions():

@@ -76,7 +76,8 @@ def release_text(release: Path) -> str:
     """Every text in the release, notebooks parsed into their cells' sources, caches and binaries excluded."""
     chunks = []
     for path in sorted(release.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pt", ".pyc"):
+        # handout.zip holds the same files (tests/test_colab.py)
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in (".pt", ".pyc", ".zip"):
             continue
         text = path.read_text(errors="replace")
         if path.suffix == ".ipynb":

@@ -9,9 +9,9 @@ import json
 import os
 import sys
 import traceback
-import zipfile
 from pathlib import Path
 
+from grader.archives import write_zip
 from grader.catalogue import ASSIGNMENT_FILE, Catalogue, Concept, load as load_catalogue
 from grader.checkout import require_checkout
 from grader.errors import GraderError, UsageError
@@ -23,7 +23,6 @@ PROJECT_DIR = PACKAGE_DIR.parent
 PROJECT_FILES = ("pyproject.toml", "README.md")
 # Inside the zip (and so in /autograder/source) the assignment sits next to the grader package.
 SOURCE_ASSIGNMENT = PROJECT_DIR / "assignment.toml"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed date: the same sources give the same zip
 
 SETUP_SH = f"""\
 #!/usr/bin/env bash
@@ -90,16 +89,6 @@ def zip_entries(assignment: Path) -> list[tuple[str, bytes, bool]]:
     entries += [(name, (PROJECT_DIR / name).read_bytes(), False) for name in PROJECT_FILES]
     entries += [(name, content, False) for name, content in grader_files()]
     return entries
-
-
-def write_zip(path: Path, entries) -> None:
-    """Zip the entries into a new file, with Unix permissions (Gradescope runs the scripts as they are)."""
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, content, executable in entries:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.external_attr = (0o100755 if executable else 0o100644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, content)
 
 
 def grade_folder(submission_dir: Path, catalogue: Catalogue):
