@@ -50,6 +50,11 @@ def test_the_registry_declares_what_each_concept_needs_and_draws():
         assert concept.definitions and set(concept.needs) <= set(concept.definitions), concept.id
         assert list(concept.definitions) == sorted(concept.definitions, key=CONTRACT_NAMES.index)
     assert set(RECORDERS) == {c.id for c in catalogue.registry().concepts if c.pictures}
+    # Each part grader.part_repairs can repair is one concept's, in the classes where that concept is judged.
+    assert sorted(c.part for c in catalogue.registry().concepts if c.part) == sorted(catalogue.PARTS)
+    assert catalogue.registry().parts_of("MultiHeadAttention") == (("causal_mask", "mask"),
+                                                                    ("attention_dropout", "dropout"))
+    assert catalogue.registry().parts_of("SelfAttention_v1") == ()
 
 
 @pytest.mark.parametrize("entry, message", [
@@ -57,6 +62,7 @@ def test_the_registry_declares_what_each_concept_needs_and_draws():
     ("definitions = ['CausalAttention']\nneeds = ['MultiHeadAttention']", "may name only the concept's definitions"),
     ("pictures = 'yes'", "pictures: it must be one of expected, training"),
     ("points = -2", "points: it must be a number >= 0"),
+    ("part = 'softmax'", "part: it must be one of mask, dropout"),
 ])
 def test_malformed_registry_fields_are_named(tmp_path, entry, message):
     bad = tmp_path / "catalogue.toml"

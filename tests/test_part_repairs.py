@@ -9,7 +9,7 @@ import torch
 
 from conftest import solution_source
 from grader import part_repairs
-from grader.catalogue import load
+from grader.catalogue import PARTS, load
 from grader.pipeline import grade_submissions
 from grader.sandbox import detect
 from grader.submission import locate
@@ -80,6 +80,10 @@ def test_the_dropout_repair_gives_the_module_the_constructors_dropout(name, repl
         outputs(student, name, training=True)
     part_repairs.repair(student[name], "dropout")
     torch.testing.assert_close(outputs(student, name, training=True), outputs(reference, name, training=True))
+
+
+def test_the_worker_repairs_every_part_the_registry_names():
+    assert set(part_repairs.REPAIRS) == set(PARTS)  # the worker sees no catalogue: the two lists must agree
 
 
 def test_a_repair_of_an_unknown_part_is_refused():
