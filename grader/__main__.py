@@ -38,6 +38,9 @@ def grade_parser():
                         help="leave the text heatmaps out of the terminal report (JSON and HTML keep them)")
     parser.add_argument("--concept", action="append", default=[], metavar="ID",
                         help="grade only this concept (repeatable)")
+    parser.add_argument("--watch", action="store_true",
+                        help="grade again each time the submission is saved (Ctrl-C ends); after the first grading "
+                             "each takes a fraction of a second")
     parser.add_argument("--hint", metavar="ID",
                         help="instead of grading, show the next hint for this concept (from the idea to the operation)")
     parser.add_argument("--fail-under", metavar="SCORE",
@@ -61,7 +64,8 @@ def show_hint(options) -> int:
     return 0
 
 
-def grade_one(options) -> int:
+def grade_one(options, workers=None) -> int:
+    """Grade the submission once and show the report (with `workers` kept from an earlier grading, if any)."""
     from grader import installation
     from grader.console import needs_ascii, width_of, write
     from grader.feedback.pages import feedback_html
@@ -76,10 +80,11 @@ def grade_one(options) -> int:
         check_output_path(path, kind, options.submission)
     if len({Path(path).resolve() for path in outputs.values()}) < len(outputs):
         raise UsageError("--json, --html and --pytest-json must name different files")
-    print_warning(installation.check())  # a torch outside the tested range: said before grading starts
+    if workers is None:  # --watch says it once, before its first grading
+        print_warning(installation.check())  # a torch outside the tested range: said before grading starts
     report = grade(options.submission, device=options.device, concepts=options.concept, timeout=options.timeout,
                    config=options.config, sandbox=options.sandbox, memory_gb=options.memory,
-                   pytest_json=bool(options.pytest_json))
+                   pytest_json=bool(options.pytest_json), workers=workers)
     # The files first: whatever becomes of the printing (a closed pipe, an encoding), they are written.
     if options.json:
         write_output(options.json, "JSON report", json.dumps(report.to_json(), indent=2) + "\n")
@@ -94,6 +99,29 @@ def grade_one(options) -> int:
         print(f"below the bar: {report.score:g} of {report.max_score:g} points, under "
               f"{threshold.points(report.max_score):g} (--fail-under {options.fail_under})", file=sys.stderr)
         return BELOW_THRESHOLD
+    return 0
+
+
+def watch_one(options) -> int:
+    """Grade the submission now and again at each save, until Ctrl-C, which ends it with one line."""
+    from grader import installation
+    from grader.isolation.kept import KeptWorkers
+    from grader.watch import watch, watched_path
+
+    path = watched_path(options.submission)
+    print_warning(installation.check())
+    workers = KeptWorkers()
+
+    def grade_and_show():
+        grade_one(options, workers)
+        print(f"watching {options.submission}: graded again at each save (Ctrl-C ends)", flush=True)
+
+    try:
+        watch(path, grade_and_show)
+    except KeyboardInterrupt:
+        print(f"stopped watching {options.submission}", file=sys.stderr)
+    finally:
+        workers.close()
     return 0
 
 
@@ -173,7 +201,11 @@ def _run(argv) -> int:
             if options.submission is None:
                 from grader.submission import default_submission
                 options.submission = default_submission(Path.cwd())
-            return show_hint(options) if options.hint else grade_one(options)
+            if options.hint and options.watch:
+                raise UsageError("--watch grades and --hint shows a hint: give one of them")
+            if options.hint:
+                return show_hint(options)
+            return watch_one(options) if options.watch else grade_one(options)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

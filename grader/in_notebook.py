@@ -2,9 +2,12 @@
 
 `concept_score` is the value an autograded test cell ends with (nbgrader reads it as the cell's partial
 credit); `check` is the student's self-check with the public checks. Both grade the code this kernel has
-run, in a worker process as usual, and share one grading run per state of the kernel. nbgrader gives a
+run, in a worker process as usual, and share one grading run per state of the kernel and concepts asked
+for. The kernel keeps workers ready between gradings (grader.isolation.kept), so a check after the first
+imports no torch; each grading still runs the code in a fresh worker, never in the kernel. nbgrader gives a
 test cell zero for any output on stderr, so grading writes nothing there.
 """
+import atexit
 import contextlib
 import hashlib
 import html
@@ -22,7 +25,8 @@ from grader.results import ConceptResult
 from grader.submission import Cell, Submission, strip_magics
 
 GRADING_CELL = re.compile(r"^\s*(from\s+grader\.in_notebook\s+import|import\s+grader\.in_notebook)", re.M)
-_reports = {}  # (assignment file, hash of the cells' sources) -> Report: one grading run per kernel state
+_reports = {}  # (assignment file, hash of the cells' sources, concept ids) -> Report: one per kernel state
+_workers = None  # the grader.isolation.kept.KeptWorkers of this kernel, from its first grading on
 
 
 def concept_score(concept_id: str, assignment=None) -> float:
@@ -185,15 +189,30 @@ def _report(path: Path, concept_ids=()):
     for concept_id in concept_ids:
         if concept_id not in catalogue.concept_ids:
             raise UsageError(f"{concept_id!r} is not a concept of {path}")
-    key = (str(path), hashlib.sha256("\0".join(c.source for c in cells).encode()).hexdigest())
-    if key not in _reports:
+    state = (str(path), hashlib.sha256("\0".join(c.source for c in cells).encode()).hexdigest())
+    # The concepts shown, and only those, are graded (each concept's checks are its own: see the CLI's --concept).
+    graded = tuple(c for c in catalogue.concept_ids if c in concept_ids) or catalogue.concept_ids
+    report = next((r for (s, ids), r in _reports.items() if s == state and set(graded) <= set(ids)), None)
+    if report is None:
         from grader.pipeline import grade_submission
 
         # As for a notebook file given to `python -m grader`: no folder of the student's own modules.
         submission = Submission("this notebook", None, cells)
         with _silenced():
-            _reports[key] = grade_submission(submission, catalogue)
-    return catalogue, _reports[key]
+            report = _reports[state, graded] = grade_submission(submission, catalogue, concepts=graded,
+                                                                workers=_kept_workers())
+    return catalogue, report
+
+
+def _kept_workers():
+    """This kernel's workers kept between gradings; they end with it."""
+    global _workers
+    if _workers is None:
+        from grader.isolation.kept import KeptWorkers
+
+        _workers = KeptWorkers()
+        atexit.register(_workers.close)
+    return _workers
 
 
 def _checked(catalogue, report, concept_id: str, public: bool) -> "CheckedConcept":

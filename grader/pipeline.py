@@ -7,6 +7,7 @@ from grader.catalogue import Catalogue, load as load_catalogue
 from grader.errors import GraderError, UsageError
 from grader.hints import hints_folder, levels_taken
 from grader.isolation import Launcher
+from grader.isolation.kept import KeptWorkers
 from grader.limits import Limits
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import ConceptResult, Report, TestOutcome
@@ -68,12 +69,14 @@ def not_graded_result(result: ConceptResult) -> ConceptResult:
 
 
 def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT,
-          config=None, sandbox: bool = True, memory_gb: float = DEFAULT_MEMORY_GB, pytest_json: bool = False) -> Report:
+          config=None, sandbox: bool = True, memory_gb: float = DEFAULT_MEMORY_GB, pytest_json: bool = False,
+          workers: KeptWorkers | None = None) -> Report:
     """Grade the submission at `submission_path` and return its report.
 
     `config` is an assignment file (concepts and points; default grader/assignment.toml). Raises UsageError
     for bad options or a path that does not exist; every problem of the submission itself (syntax errors,
     crashes, hangs) ends up in the report instead. With `pytest_json`, the report carries pytest-json-report's.
+    `workers`, kept by a caller that grades again and again, starts no torch import after its first grading.
     """
     catalogue = load_catalogue(Path(config)) if config else load_catalogue()
     selected = check_options(catalogue, device, concepts, timeout)
@@ -82,7 +85,7 @@ def grade(submission_path: str, *, device: str = "cpu", concepts=(), timeout: fl
         require()
     report = grade_submission(locate(submission_path), catalogue, device=device, concepts=selected, timeout=timeout,
                               sandbox=detect(sandbox), limits=worker_limits(timeout, memory_gb),
-                              pytest_json=pytest_json)
+                              pytest_json=pytest_json, workers=workers)
     return with_hints_taken(report, hints_folder(Path(submission_path)))
 
 
@@ -107,28 +110,31 @@ def worker_limits(timeout: float, memory_gb: float) -> Limits:
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
                      timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
-                     limits: Limits | None = None, zygote: ZygoteClient | None = None, pytest_json: bool = False) -> Report:
+                     limits: Limits | None = None, zygote: ZygoteClient | None = None, pytest_json: bool = False,
+                     workers: KeptWorkers | None = None) -> Report:
     """Grade a submission already read from disk (or built from notebook cells) against the catalogue.
 
     The sandbox defaults to the best this machine offers; limits to the defaults for `timeout`. With a
-    zygote (batch grading), the submission's workers are forked from it instead of started afresh.
+    zygote (batch grading), the submission's workers are forked from it instead of started afresh; with
+    `workers` (a kernel's or --watch's), they come ready from those kept between gradings.
     """
     return grade_submissions([submission], catalogue, device=device, concepts=concepts, timeout=timeout,
                              visibilities=visibilities, sandbox=sandbox, limits=limits, zygote=zygote,
-                             pytest_json=pytest_json)[0]
+                             pytest_json=pytest_json, workers=workers)[0]
 
 
 def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
                       timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS, sandbox: Sandbox | None = None,
                       limits: Limits | None = None, zygote: ZygoteClient | None = None,
-                      pytest_json: bool = False) -> list[Report]:
+                      pytest_json: bool = False, workers: KeptWorkers | None = None) -> list[Report]:
     """Grade several submissions in one pytest session, one after the other; returns their reports in order.
 
     Each submission has its own worker and its own time budget of `timeout` seconds. With `pytest_json`, each
-    has a session of its own, and its report carries pytest-json-report's report of it.
+    has a session of its own, and its report carries pytest-json-report's report of it. `workers` are told
+    when grading ends, to have the next grading's worker ready.
     """
     session = Session(catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout, sandbox or detect(),
-                      limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote,
+                      limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote, workers,
                       public_only(SUITES_DIR) or "hidden" not in visibilities, suites_hash(SUITES_DIR))
     gradings = [Grading(submission, session) for submission in submissions]
     runnable = [grading for grading in gradings if grading.report is None]
@@ -147,6 +153,8 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
     finally:
         for grading in runnable:
             grading.close()
+        if workers is not None:
+            workers.refill()
     if any(grading.report is None for grading in gradings):
         raise GraderError("grading stopped before every submission was graded")
     if pytest_json:
@@ -168,6 +176,7 @@ class Session:
     sandbox: Sandbox
     limits: Limits
     zygote: ZygoteClient | None
+    workers: KeptWorkers | None  # kept between gradings by a kernel or --watch
     only_public: bool  # a student release, or the public checks only
     suites_hash: str
 
@@ -189,7 +198,7 @@ class Grading:
     def open(self) -> StudentProxy:
         if self.proxy is None:
             session = self.session
-            launcher = Launcher(session.sandbox, session.device, session.limits, session.zygote)
+            launcher = Launcher(session.sandbox, session.device, session.limits, session.zygote, session.workers)
             self.proxy = StudentProxy(self.submission, launcher, budget_seconds=session.timeout)
             self.proxy.start()
         return self.proxy

@@ -56,6 +56,7 @@ class GradingPlugin:
         self.outcomes: list[TestOutcome] = []
         self.verdict: dict | None = None  # the current test's first failure, or its skip
         self.broken_collectors: list[str] = []
+        self.interrupt: KeyboardInterrupt | None = None  # Ctrl-C (or a stop signal) that pytest caught
         self.charges = Charges(selected or concept_ids)  # where a failure is charged (grader.charging)
 
     @pytest.fixture
@@ -219,6 +220,9 @@ class GradingPlugin:
             status=verdict["status"], message=verdict.get("message"),
             misconception=verdict.get("misconception"), not_implemented=verdict.get("not_implemented", False),
             fault=verdict.get("fault")))
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.interrupt = excinfo.value  # raised again once pytest has ended its session (grader.runner)
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.verdict = None  # before any setup hook, which may already skip the test

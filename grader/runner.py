@@ -108,6 +108,8 @@ def _session(students, device, concept_ids, selected, root, visibilities, attrib
     log = io.StringIO()
     with _no_plugin_autoload(), contextlib.redirect_stdout(log):
         code = pytest.main(args, plugins=plugins)
+    if plugin.interrupt is not None:  # the user's, never a grading outcome: the caller ends as it would have
+        raise plugin.interrupt
     if plugin.broken_collectors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = plugin.broken_collectors[0] if plugin.broken_collectors else log.getvalue()[-2000:]
         raise GraderError(f"the grading suites could not run: {detail}")

@@ -407,12 +407,16 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--isolated", action="store_true",
                         help="in a sandbox: refuse to fork workers without namespaces of their own")
+    parser.add_argument("--no-meta-kernels", dest="meta_kernels", action="store_false",
+                        help="leave torch's meta kernels unloaded (about a second): a self-check's workers build "
+                             "on the CPU, as fresh ones do")
     parser.add_argument("--huge-pages", action="store_true",
                         help="move the heap onto 2 MiB pages before the first fork (pays off over many workers)")
     options = parser.parse_args(argv)
     sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]  # never import from the shared /tmp
     configure_torch(options.device)
-    load_meta_kernels()  # once here, not in every worker
+    if options.meta_kernels:
+        load_meta_kernels()  # once here, not in every worker
     gc.freeze()  # workers share the zygote's memory until they write to it; a collection would touch it all
     if options.huge_pages:
         heap_on_huge_pages()

@@ -41,12 +41,17 @@ class ZygoteServer:
     refuses, and the grading processes start workers of their own instead.
     """
 
-    def __init__(self, sandbox: Sandbox, device: str = "cpu", students: int = 0):
+    def __init__(self, sandbox: Sandbox, device: str = "cpu", students: int = 0, meta_kernels: bool = True,
+                 import_dir: str | None = None):
         """`students`: how many workers it is expected to fork, which decides whether its heap is moved onto
-        huge pages first (see HUGE_PAGES_FROM)."""
+        huge pages first (see HUGE_PAGES_FROM). Without `meta_kernels` it leaves torch's meta kernels unloaded
+        (a second of imports that only a batch's shape checks repay). `import_dir`: a folder submission's own
+        modules, which every worker it forks then finds (at SANDBOX_SUBMISSION in a sandbox)."""
         self.sandbox = sandbox
         self.device = device
         self.huge_pages = students >= HUGE_PAGES_FROM
+        self.meta_kernels = meta_kernels
+        self.import_dir = import_dir
         self.folder = scratch_folder("zygote")
         try:
             os.chmod(self.folder.name, 0o700)
@@ -62,11 +67,12 @@ class ZygoteServer:
     def _start(self, listener: int) -> subprocess.Popen:
         env = dict(WORKER_ENV)
         argv = [python_executable(), "-m", "grader.zygote", "--listen", str(listener), "--device", self.device,
-                *(["--huge-pages"] if self.huge_pages else [])]
+                *(["--huge-pages"] if self.huge_pages else []), *([] if self.meta_kernels else ["--no-meta-kernels"])]
         worker_dir = private_worker_package(Path(self.folder.name) / ".worker")
         if self.sandbox.isolated:
             # The zygote keeps root's power to create namespaces and switch uids; its workers do not.
-            argv = bwrap_command(self.sandbox, [*argv, "--isolated"], env, None, self.device, None, worker_dir)
+            argv = bwrap_command(self.sandbox, [*argv, "--isolated"], env, self.import_dir, self.device, None,
+                                 worker_dir)
         else:
             env = unconfined_env(worker_dir)
         return subprocess.Popen(argv, pass_fds=(listener,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -6,7 +6,9 @@
   resource limits the OS allows. Used on macOS and Windows, and on Linux where neither works.
 
 `grader.sandbox.detect()` says which applies here and which protections are missing; `Launcher` starts the
-workers of one grading session with it. Nothing else in the grader knows how a worker runs.
+workers of one grading session with it. A process that grades again and again (a Jupyter kernel's `check()`,
+`--watch`) keeps `KeptWorkers` (`kept.py`) from one grading to the next: a zygote, or a worker started ahead.
+Nothing else in the grader knows how a worker runs.
 """
 from dataclasses import dataclass, field
 
@@ -19,16 +21,26 @@ class Launcher:
     """Starts the workers of one grading session: on `device`, within `limits`, confined as `sandbox` says.
 
     `zygote` (a grader.zygote_client.ZygoteClient, Linux only) forks workers that have imported torch already;
-    a zygote that stops answering is dropped, and workers start afresh from then on.
+    a zygote that stops answering is dropped, and workers start afresh from then on. `kept` (a
+    grader.isolation.kept.KeptWorkers) gives workers ready ahead, where it has one for this session.
     """
     sandbox: Sandbox
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
     zygote: object | None = None
+    kept: object | None = None
 
     def start(self, printed: PrintedOutput, import_dir: str | None):
         """A running worker (a grader.isolation.channel.WorkerChannel) for a submission whose own modules are in
         `import_dir` (None for a single file). Raises OSError where no process can be started."""
+        if self.kept is not None:
+            worker = self.kept.take(self, printed, import_dir)
+            if worker is not None:
+                return worker
+        return self.start_fresh(printed, import_dir)
+
+    def start_fresh(self, printed: PrintedOutput, import_dir: str | None):
+        """A worker started now, not kept: forked by the batch's zygote where there is one, else its own process."""
         if self.sandbox.backend == "portable":
             from grader.isolation.portable import PortableWorker
 

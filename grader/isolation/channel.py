@@ -18,6 +18,10 @@ class WorkerChannel:
         self.received = bytearray()  # read from the worker, not yet taken
         printed.worker_starting()
 
+    def hand_to(self, printed: PrintedOutput):
+        """A worker started ahead (grader.isolation.kept) now serves the submission whose output is `printed`."""
+        self._begin(printed)
+
     # --- what a backend provides -----------------------------------------------------------------
 
     def _write_some(self, view: memoryview, deadline: float) -> int:
