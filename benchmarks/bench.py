@@ -4,6 +4,11 @@ Run by hand (not part of the test suite):
 
     python benchmarks/bench.py [--sizes 10 100 1000] [--repeats 3] [--nbgrader-sizes 10] [--cluster-sizes 100 1000]
                                [--jobs N] [--user UID --user-python PATH] [--write]
+    python benchmarks/bench.py --instant [--repeats 5] [--write]
+
+--instant times the instant checks instead (benchmarks/instant.py): check() in Jupyter after the first, a
+--watch re-grade, and the completed handout notebook, on each isolation backend; --write puts them into their
+own table of benchmarks/README.md.
 
 Every time is a median of --repeats runs (nbgrader's autograde runs once per size: it is slow). Each run
 follows a bare `python -c "import torch"` run, and its ratio divides by that one: the ratios in the table are
@@ -275,6 +280,8 @@ def main(argv=None):
                         help="class sizes for the comparison with nbgrader autograde (none to skip)")
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--instant", action="store_true",
+                        help="time only the instant checks: check() after the first, --watch, the completed notebook")
     parser.add_argument("--user", type=int, default=1000,
                         help="as root: also time the batch as this ordinary uid, through setpriv")
     parser.add_argument("--user-python", default=sys.executable,
@@ -284,6 +291,8 @@ def main(argv=None):
     parser.add_argument("--cluster-workers", type=int, default=os.cpu_count() or 1,
                         help="N of --scheduler local:N (default: one worker per core)")
     options = parser.parse_args(argv)
+    if options.instant:
+        return instant_table(options, argv)
     python = sys.executable
     jobs = ["--jobs", str(options.jobs)] if options.jobs else []
     series = {"batch (.py files)": [], "batch as an ordinary user": [], "batch on a Dask LocalCluster": [],
@@ -353,5 +362,25 @@ def main(argv=None):
                           + "\n\n![seconds per submission against N](speed.svg)\n" + end + rest)
 
 
+def instant_table(options, argv):
+    from instant import instant_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = instant_rows(student_release(Path(tmp) / "release"), options.repeats)
+    rows.insert(0, ("bare `python -c \"import torch\"` (median of every baseline run)",
+                    f"{statistics.median(IMPORT_TIMES):.2f} s", "", "1.00"))
+    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = ["| measurement | median | ratio to `import torch` |", "| --- | ---: | ---: |"]
+    table += [f"| {a} | {b} | {d} |" for a, b, _, d in rows]
+    print(f"machine: {machine()}\n" + "\n".join(table))
+    if options.write:
+        readme = ROOT / "benchmarks" / "README.md"
+        marker, end = "<!-- instant results -->", "<!-- end of instant results -->"
+        head, rest = readme.read_text().split(marker)[0], readme.read_text().split(end, 1)[1]
+        readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; {options.repeats} "
+                          "runs each, medians.\n\n" + "\n".join(table) + "\n" + end + rest)
+
+
 if __name__ == "__main__":
+    sys.modules.setdefault("bench", sys.modules["__main__"])  # benchmarks/instant.py shares this run's baselines
     main()
