@@ -3,9 +3,9 @@
 `concept_score` is the value an autograded test cell ends with (nbgrader reads it as the cell's partial
 credit); `check` is the student's self-check with the public checks. Both grade the code this kernel has
 run, in a worker process as usual, and share one grading run per state of the kernel and concepts asked
-for. The kernel keeps workers ready between gradings (grader.isolation.kept), so a check after the first
-imports no torch; each grading still runs the code in a fresh worker, never in the kernel. nbgrader gives a
-test cell zero for any output on stderr, so grading writes nothing there.
+for. The kernel keeps workers ready between gradings (grader.isolation.kept), started when it imports this
+module, so a check imports no torch of its own; each grading still runs the code in a fresh worker, never in
+the kernel. nbgrader gives a test cell zero for any output on stderr, so grading writes nothing there.
 """
 import atexit
 import contextlib
@@ -205,13 +205,18 @@ def _report(path: Path, concept_ids=()):
 
 
 def _kept_workers():
-    """This kernel's workers kept between gradings; they end with it."""
+    """This kernel's workers kept between gradings, started the first time it asks for them; they end with it."""
     global _workers
     if _workers is None:
+        from grader.isolation import Launcher
         from grader.isolation.kept import KeptWorkers
+        from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, worker_limits
+        from grader.sandbox import detect
 
         _workers = KeptWorkers()
         atexit.register(_workers.close)
+        # On the terms every check grades with (grade_submission's defaults): its torch import starts now.
+        _workers.start(Launcher(detect(), limits=worker_limits(DEFAULT_TIMEOUT, DEFAULT_MEMORY_GB)))
     return _workers
 
 
@@ -251,3 +256,7 @@ def _descriptor_to_devnull(fd: int):
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
+
+
+if executed_cells() is not None:  # imported in a kernel (a cell at the handout's top): the first check's worker starts
+    _kept_workers()

@@ -4,6 +4,13 @@ that run the student's definitions on the chapter's example, as the book's own c
 Demo code uses only the student's definitions and the example: it must hold nothing of the solutions.
 """
 
+# The cell after Colab's install cell: the self-checks' import, which also starts their worker importing torch
+# in the background while the cells above the first check run (see grader.in_notebook).
+SELF_CHECK_IMPORT = """\
+# check() grades the code you have run (each check says how); hint() shows a hint. Importing them now readies
+# their worker in the background, so that every check below takes a fraction of a second.
+from grader.in_notebook import check, hint"""
+
 # The chapter's six-token example, "Your journey starts with one step", as 3-dimensional embeddings
 # (the same values as grader.probes.BOOK_INPUTS).
 INPUTS = """\

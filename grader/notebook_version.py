@@ -61,6 +61,7 @@ def source_notebook(catalogue: Catalogue) -> dict:
     solutions = _read(SOLUTIONS_FILE)
     stubs = _definitions(ast.parse(_read(EXERCISES_FILE)))
     cells = [_markdown("intro", INTRO + _dimension_notes()), _code("colab", INSTALL_CELL, role="install"),
+             _code("self-check", notebook_texts.SELF_CHECK_IMPORT, role="grader"),
              _code("setup", _imports(solutions))]
     for name, kind, text in _parts(solutions, stubs):
         if kind == "section":
@@ -269,7 +270,8 @@ def _self_check_cell(cell_id: str, concept_ids: list[str]) -> dict:
 
 
 def _code(cell_id: str, source: str, nbgrader: dict | None = None, role: str | None = None) -> dict:
-    """A code cell; a `role` marks it as the notebook's own (grading a notebook skips check, demo and install cells)."""
+    """A code cell; a `role` marks it as the notebook's own (grading a notebook skips check, demo, install and
+    self-check import cells)."""
     metadata = {**({"nbgrader": nbgrader} if nbgrader else {}), **({ROLE_KEY: {"role": role}} if role else {})}
     return {"cell_type": "code", "id": cell_id, "metadata": metadata, "source": source, "outputs": [],
             "execution_count": None}

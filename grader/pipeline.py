@@ -1,4 +1,5 @@
 """Grade one submission: read it, start its worker, run the suites, score the concepts."""
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -145,9 +146,10 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
                 import torch
                 if not torch.cuda.is_available():
                     raise UsageError("--device cuda: no CUDA device is available on this machine")
-            json_reports = run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids,
-                                      visibilities=visibilities, attribute_contract=catalogue.attribute_contract,
-                                      pytest_json=pytest_json)
+            with one_torch_thread():
+                json_reports = run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids,
+                                          visibilities=visibilities, attribute_contract=catalogue.attribute_contract,
+                                          pytest_json=pytest_json)
             for grading, json_report in zip(runnable, json_reports or ()):
                 grading.report = replace(grading.report, pytest_json=json_report)
     finally:
@@ -164,6 +166,21 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
             if grading.report.pytest_json is None:
                 grading.report = replace(grading.report, pytest_json=unrunnable(grading.report.error or "not run"))
     return [grading.report for grading in gradings]
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """This process computes on one thread while it grades, as the batch's grading processes do: its worker runs
+    beside it, and a second thread would only fight the worker for a core (OpenMP's threads spin while they
+    wait, which costs a check in a Jupyter kernel more than its tests). The caller's setting comes back after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ DEFAULT_FOLDER = "exercises"  # graded when no path is given
 # Cell magics whose body is still Python; any other cell magic (%%bash, %%html, ...) skips its cell.
 PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")
 # The handout notebook's own cells carry {"role": ...} under this key in their metadata; grading a notebook skips
-# those whose role is scaffolding (the self-check cells, demos, Colab's install cell), and runs every other cell,
-# the student's included.
+# those whose role is scaffolding (the self-check cells and their import, demos, Colab's install cell), and runs
+# every other cell, the student's included.
 ROLE_KEY = "attention_exercises"
-SCAFFOLDING_ROLES = ("check", "demo", "install")
+SCAFFOLDING_ROLES = ("check", "demo", "install", "grader")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def notebook_language(notebook: dict) -> str | None:
 
 
 def is_scaffolding(cell: dict) -> bool:
-    """Whether a notebook cell is one of the handout's own check or demo cells (see ROLE_KEY)."""
+    """Whether a notebook cell is one of the handout's own check, grader-import or demo cells (see ROLE_KEY)."""
     metadata = cell.get("metadata")
     marker = metadata.get(ROLE_KEY) if isinstance(metadata, dict) else None
     return isinstance(marker, dict) and marker.get("role") in SCAFFOLDING_ROLES

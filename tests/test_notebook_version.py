@@ -73,7 +73,7 @@ def test_the_nbgrader_notebook_has_one_graded_cell_per_concept_and_ungraded_self
     graded = [c["id"] for c in cells if is_graded(c)]
     assert sorted(graded) == sorted(f"test_{c.id}" for c in CATALOGUE.concepts)
     scaffolding = [c for c in cells if role(c)]
-    assert {role(c) for c in scaffolding} == {"check", "demo", "install"}
+    assert {role(c) for c in scaffolding} == {"check", "demo", "install", "grader"}
     assert all("nbgrader" not in c["metadata"] for c in scaffolding if not c["id"].startswith("test_"))
 
 

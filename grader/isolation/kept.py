@@ -28,6 +28,15 @@ class KeptWorkers:
         self.forks = True  # False once a zygote could not fork here: workers are started ahead instead
         self.standby = None  # a worker started ahead (a WorkerChannel), not yet given a submission
 
+    def start(self, launcher, import_dir: str | None = None):
+        """Start keeping a worker for sessions of `launcher` (a grader.isolation.Launcher) now, ahead of their
+        first grading (a kernel's, when it imports the self-checks): it imports torch meanwhile."""
+        terms = (launcher.sandbox, launcher.device, launcher.limits, import_dir)
+        if terms != self.terms:
+            self.close()
+            self.terms = terms
+        self._keep(standby=True)
+
     def take(self, launcher, printed: PrintedOutput, import_dir: str | None):
         """A fresh worker for a session of `launcher` (a grader.isolation.Launcher), forked or started ahead; None
         where none is ready (the launcher starts one as usual). The first call starts a zygote and forks from it
