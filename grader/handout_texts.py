@@ -80,6 +80,7 @@ python -m grader attention.ipynb           # grade the notebook instead
 python -m grader --hint causal_mask        # the next hint for a concept (no grading)
 python -m grader --json report.json        # also write the report as JSON
 python -m grader --html feedback.html      # also write the report as a page with heatmaps
+python -m grader --watch                   # grade again at each save of attention.py (Ctrl-C ends)
 ```
 
 From inside `exercises/`, `python -m grader` grades `attention.py` there.
@@ -90,7 +91,9 @@ misconception it recognises and shows what your code printed and the line where 
 that lost points it draws your attention weights on the book's example ("Your journey starts with one step")
 beside the expected ones: `python -m grader --html feedback.html` writes them as a page with colour heatmaps,
 `--no-pictures` leaves them out of the terminal. In the notebook, the cell after each exercise calls
-`check(...)`, which shows them under the cell. Grading the notebook with `python -m grader attention.ipynb`
+`check(...)`, which shows them under the cell. The first cell's import readies the checks' worker in the
+background, so each check, like each `--watch` grading after the first, takes a fraction of a second; your
+code still runs in a fresh process every time, never in the notebook's kernel. Grading the notebook with `python -m grader attention.ipynb`
 skips those check cells (the handout's own, marked in their metadata) and runs every cell you add.
 """
 
