@@ -140,7 +140,8 @@ def watch_regrades(release: Path, backend: str, repeats: int) -> Measurement:
         exercise.write_text(original)
 
 
-def instant_rows(release: Path, repeats: int, backends=tuple(BACKENDS), notebook_backends=("linux, bubblewrap", "portable")):
+def instant_rows(release: Path, repeats: int, backends=tuple(BACKENDS),
+                 notebook_backends=("linux, bubblewrap", "portable")):
     """The table's rows for the instant checks, in a student release whose exercises are complete."""
     rows = []
     for backend in backends:

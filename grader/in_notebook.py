@@ -26,7 +26,7 @@ from grader.submission import Cell, Submission, strip_magics
 
 GRADING_CELL = re.compile(r"^\s*(from\s+grader\.in_notebook\s+import|import\s+grader\.in_notebook)", re.M)
 _reports = {}  # (assignment file, hash of the cells' sources, concept ids) -> Report: one per kernel state
-_workers = None  # the grader.isolation.kept.KeptWorkers of this kernel, from its first grading on
+_workers = None  # the grader.isolation.kept.KeptWorkers of this kernel, from its import of this module on
 
 
 def concept_score(concept_id: str, assignment=None) -> float:

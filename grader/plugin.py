@@ -222,7 +222,10 @@ class GradingPlugin:
             fault=verdict.get("fault")))
 
     def pytest_keyboard_interrupt(self, excinfo):
-        self.interrupt = excinfo.value  # raised again once pytest has ended its session (grader.runner)
+        """Ctrl-C or a stop signal, raised again once pytest has ended its session (grader.runner); not the
+        session.Interrupted this plugin raises for broken suites, which are reported as such."""
+        if isinstance(excinfo.value, KeyboardInterrupt) and not isinstance(excinfo.value, pytest.Session.Interrupted):
+            self.interrupt = excinfo.value
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.verdict = None  # before any setup hook, which may already skip the test

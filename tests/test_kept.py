@@ -124,6 +124,21 @@ def test_a_zygote_that_died_is_started_again_after_the_grading_that_found_it_dea
         workers.close()
 
 
+def test_a_worker_started_ahead_that_ended_while_it_waited_is_replaced():
+    portable = BACKENDS["portable"]()
+    workers = KeptWorkers()
+    try:
+        grade_submission(submission(solution_source()), CATALOGUE, sandbox=portable, workers=workers,
+                         concepts=("attention_scores",))
+        workers.standby.process.kill()
+        workers.standby.process.wait()
+        report = grade_submission(submission(solution_source()), CATALOGUE, sandbox=portable, workers=workers,
+                                  concepts=("attention_scores",))
+        assert report.score == report.max_score and not report.grader_fault
+    finally:
+        workers.close()
+
+
 KEEPER = """
 import sys, time
 from grader.catalogue import load

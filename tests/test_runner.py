@@ -6,12 +6,14 @@ from conftest import SUBMISSIONS, grade_json, solution_source
 from edited_submissions import CASES, apply_edits, case_source
 from grader.catalogue import load
 from grader.errors import GraderError
+from grader.isolation import Launcher
 from grader.pipeline import grade_submissions
 from grader.plugin import GradingPlugin
+from grader.proxy import StudentProxy
 from grader.reporters import to_json
 from grader.runner import run_suites
 from grader.sandbox import detect
-from grader.submission import locate
+from grader.submission import Submission, locate
 from grader.zygote_client import ZygoteClient, ZygoteServer
 from test_layouts import CONTRACT_OFF, STACKED
 
@@ -27,6 +29,36 @@ def test_mis_tagged_tests_are_refused(tmp_path, marker):
         f"from grader.checks import concept\n\n{marker}\ndef test_x():\n    pass\n")
     with pytest.raises(GraderError, match="inconsistent"):
         run_suites([], "cpu", ("causal_mask",), root=tmp_path)
+
+
+def one_suite(root, name: str, body: str):
+    """A suite of one file, named apart from the other tests' (pytest keeps a suite module it imported once)."""
+    (root / "public").mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    (root / "public" / f"test_{name}.py").write_text(f"from grader.checks import concept\n\n{body}")
+
+
+class Student:
+    """A StudentRun whose worker never starts: the suites below never call the student's code."""
+
+    def open(self):
+        return StudentProxy(Submission("x.py", None), Launcher(detect()))
+
+    def finish(self, outcomes, pictures):
+        self.outcomes = outcomes
+
+
+def test_ctrl_c_while_the_suites_run_reaches_the_caller(tmp_path):
+    """pytest catches Ctrl-C; the runner raises it again, so that --watch and the CLI end as the user asked."""
+    one_suite(tmp_path, "ctrl_c", '@concept("causal_mask", visibility="public")\ndef test_x():\n    raise KeyboardInterrupt\n')
+    with pytest.raises(KeyboardInterrupt):
+        run_suites([Student()], "cpu", ("causal_mask",), root=tmp_path)
+
+
+def test_a_suite_that_cannot_be_collected_is_the_graders_error_not_an_interrupt(tmp_path):
+    one_suite(tmp_path, "broken", "this is not python\n")
+    with pytest.raises(GraderError, match="could not run"):
+        run_suites([Student()], "cpu", ("causal_mask",), root=tmp_path)
 
 
 def test_feedback_names_the_students_line(tmp_path, write):

@@ -52,6 +52,9 @@ class KeptWorkers:
             except ZygoteError:
                 self._drop_zygote()
         worker, self.standby = self.standby, None
+        if worker is not None and worker.process.poll() is not None:  # it ended while it waited (killed, say)
+            worker.stop()
+            return None
         if worker is not None:
             worker.hand_to(printed)
         return worker
