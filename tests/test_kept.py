@@ -80,7 +80,8 @@ def test_state_left_by_one_grading_never_reaches_the_next(backend):
 
 def test_a_worker_that_crashes_leaves_the_next_grading_a_working_one(backend):
     sandbox, workers = backend
-    crashing = solution_source().replace("    return inputs @ inputs.transpose(-2, -1)", "    import os\n    os._exit(3)")
+    crashing = solution_source().replace("    return inputs @ inputs.transpose(-2, -1)",
+                                         "    import os\n    os._exit(3)")
     assert crashing != solution_source()
     crashed = grade_submission(submission(crashing), CATALOGUE, sandbox=sandbox, workers=workers,
                                concepts=("attention_scores", "context_vectors"))

@@ -50,7 +50,8 @@ class Student:
 
 def test_ctrl_c_while_the_suites_run_reaches_the_caller(tmp_path):
     """pytest catches Ctrl-C; the runner raises it again, so that --watch and the CLI end as the user asked."""
-    one_suite(tmp_path, "ctrl_c", '@concept("causal_mask", visibility="public")\ndef test_x():\n    raise KeyboardInterrupt\n')
+    one_suite(tmp_path, "ctrl_c",
+              '@concept("causal_mask", visibility="public")\ndef test_x():\n    raise KeyboardInterrupt\n')
     with pytest.raises(KeyboardInterrupt):
         run_suites([Student()], "cpu", ("causal_mask",), root=tmp_path)
 
