@@ -91,10 +91,11 @@ misconception it recognises and shows what your code printed and the line where 
 that lost points it draws your attention weights on the book's example ("Your journey starts with one step")
 beside the expected ones: `python -m grader --html feedback.html` writes them as a page with colour heatmaps,
 `--no-pictures` leaves them out of the terminal. In the notebook, the cell after each exercise calls
-`check(...)`, which shows them under the cell. The first cell's import readies the checks' worker in the
+`check(...)`, which shows them under the cell. The import at the top readies the checks' worker in the
 background, so each check, like each `--watch` grading after the first, takes a fraction of a second; your
-code still runs in a fresh process every time, never in the notebook's kernel. Grading the notebook with `python -m grader attention.ipynb`
-skips those check cells (the handout's own, marked in their metadata) and runs every cell you add.
+code still runs in a fresh process every time, never in the notebook's kernel. Grading the notebook with
+`python -m grader attention.ipynb` skips those check cells (the handout's own, marked in their metadata) and
+runs every cell you add.
 """
 
 
