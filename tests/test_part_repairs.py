@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from conftest import solution_source
+from conftest import grade_json, solution_source
 from grader import part_repairs
 from grader.catalogue import PARTS, load
 from grader.pipeline import grade_submissions
@@ -119,3 +119,16 @@ def test_a_broken_part_costs_its_own_concept_only(broken_part_reports, case):
     lost = {c.concept.id for c in report.concepts if c.score < c.concept.points}
     assert lost and lost <= set(allowed), [(c.concept.id, c.score, c.feedback) for c in report.concepts
                                            if c.score < c.concept.points]
+
+
+@pytest.mark.parametrize("case", list(BROKEN_PARTS))
+def test_a_release_repairs_as_the_full_grader_does_on_the_public_checks(release, tmp_path, case):
+    """A student release holds stored reference outputs only: the repaired class is judged on its public
+    output check's inputs, which it stores, so the self-check charges the same concepts as the full grader."""
+    path = tmp_path / "attention.py"
+    path.write_text(BROKEN_PARTS[case][0])
+    in_release = grade_json(path, tmp_path=tmp_path, cwd=release)
+    full = grade_submissions([locate(str(path))], load(), visibilities=("public",))[0].to_json()
+    assert {c["id"]: c["score"] for c in in_release["concepts"]} == {c["id"]: c["score"] for c in full["concepts"]}
+    lost = {c["id"] for c in in_release["concepts"] if c["score"] < c["max_score"]}
+    assert lost <= set(BROKEN_PARTS[case][1])

@@ -29,8 +29,8 @@ def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch)
     assert str(tmp_path) not in bound and "/" not in bound and str(worker_dir) in bound
     venv = str(Path(sys.prefix).resolve())  # CI's virtual environment lives inside the project: only it is bound
     assert not [p for p in bound if p.startswith(str(ROOT)) and not p.startswith(venv)]
-    assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "limits.py", "wire.py",
-                                                                          "worker.py", "zygote.py"]
+    assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "limits.py", "part_repairs.py",
+                                                                          "wire.py", "worker.py", "zygote.py"]
     assert command[-8:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--pdeathsig", "keep", "--",
                             "python"]
     assert "--cap-add" not in command
