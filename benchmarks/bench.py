@@ -344,22 +344,38 @@ def main(argv=None):
                                                          "(1 run)")
             rows.append((what, seconds, memory, f"{ratio} ({autograde.seconds / batch.seconds:.0f}x batch's time; "
                          f"same total for {agree}/{len(theirs)} students)"))
-    rows.insert(0, ("bare `python -c \"import torch\"` (median of every baseline run)",
-                    f"{statistics.median(IMPORT_TIMES):.2f} s", "", "1.00"))
-    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = ["| measurement | median | peak memory (PSS) | ratio to `import torch` |", "| --- | ---: | ---: | ---: |"]
-    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    print(f"machine: {machine()}\n" + "\n".join(table))
+    table = results_table(rows, memory=True)
     if options.write:
         (ROOT / "benchmarks" / "speed.svg").write_text(plot_svg({k: v for k, v in series.items() if v}))
-        readme = ROOT / "benchmarks" / "README.md"
-        text = readme.read_text() if readme.exists() else ""
-        marker, end = "<!-- results -->", "<!-- end of results -->"  # what follows `end` is other sections
-        head = text.split(marker)[0] if marker in text else (text.rstrip() + "\n\n" if text else "# Grading speed\n\n")
-        rest = text.split(end, 1)[1] if end in text else "\n"
-        readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; "
-                          f"{options.repeats} runs each, medians.\n\n" + "\n".join(table)
-                          + "\n\n![seconds per submission against N](speed.svg)\n" + end + rest)
+        write_results("results", table + "\n\n![seconds per submission against N](speed.svg)", options, argv)
+
+
+def results_table(rows: list, memory: bool) -> str:
+    """The rows as a Markdown table after the bare import's, printed with the machine; `memory`: with the PSS
+    column."""
+    rows = [("bare `python -c \"import torch\"` (median of every baseline run)",
+             f"{statistics.median(IMPORT_TIMES):.2f} s", "", "1.00"), *rows]
+    if memory:
+        table = ["| measurement | median | peak memory (PSS) | ratio to `import torch` |", "| --- | ---: | ---: | ---: |"]
+        table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    else:
+        table = ["| measurement | median | ratio to `import torch` |", "| --- | ---: | ---: |"]
+        table += [f"| {a} | {b} | {d} |" for a, b, _, d in rows]
+    print(f"machine: {machine()}\n" + "\n".join(table))
+    return "\n".join(table)
+
+
+def write_results(name: str, body: str, options, argv):
+    """Put `body` between benchmarks/README.md's `<!-- NAME -->` and `<!-- end of NAME -->` (added at the end
+    where they are missing), after a line saying how it was measured; what follows the end is other sections."""
+    readme = ROOT / "benchmarks" / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    marker, end = f"<!-- {name} -->", f"<!-- end of {name} -->"
+    head = text.split(marker)[0] if marker in text else (text.rstrip() + "\n\n" if text else "# Grading speed\n\n")
+    rest = text.split(end, 1)[1] if end in text else "\n"
+    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; {options.repeats} runs "
+                      "each, medians.\n\n" + body + "\n" + end + rest)
 
 
 def instant_table(options, argv):
@@ -367,18 +383,9 @@ def instant_table(options, argv):
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = instant_rows(student_release(Path(tmp) / "release"), options.repeats)
-    rows.insert(0, ("bare `python -c \"import torch\"` (median of every baseline run)",
-                    f"{statistics.median(IMPORT_TIMES):.2f} s", "", "1.00"))
-    command = "python benchmarks/bench.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    table = ["| measurement | median | ratio to `import torch` |", "| --- | ---: | ---: |"]
-    table += [f"| {a} | {b} | {d} |" for a, b, _, d in rows]
-    print(f"machine: {machine()}\n" + "\n".join(table))
+    table = results_table(rows, memory=False)
     if options.write:
-        readme = ROOT / "benchmarks" / "README.md"
-        marker, end = "<!-- instant results -->", "<!-- end of instant results -->"
-        head, rest = readme.read_text().split(marker)[0], readme.read_text().split(end, 1)[1]
-        readme.write_text(head + marker + f"\nMeasured with `{command.strip()}` on {machine()}; {options.repeats} "
-                          "runs each, medians.\n\n" + "\n".join(table) + "\n" + end + rest)
+        write_results("instant results", table, options, argv)
 
 
 if __name__ == "__main__":
