@@ -3,7 +3,8 @@ handout notebook run from top to bottom, and a --watch re-grade after a save, on
 
 Every time is paired with a bare `python -c "import torch"` run just before it. Before each timed check or
 save the benchmark pauses (PAUSE seconds, a student reading the last report), so that a worker started ahead
-(the portable backend) has imported torch, as it has when a person checks.
+(the portable backend, where the last check's worker cannot serve again) has imported torch, as it has when a
+person checks.
 """
 import json
 import os

@@ -4,8 +4,9 @@
 credit); `check` is the student's self-check with the public checks. Both grade the code this kernel has
 run, in a worker process as usual, and share one grading run per state of the kernel and concepts asked
 for. The kernel keeps workers ready between gradings (grader.isolation.kept), started when it imports this
-module, so a check imports no torch of its own; each grading still runs the code in a fresh worker, never in
-the kernel. nbgrader gives a test cell zero for any output on stderr, so grading writes nothing there.
+module, so a check imports no torch of its own; the code always runs in a worker, never in the kernel: on
+Linux a fresh one for each grading, elsewhere the last one once it has forgotten its submission and shown
+that its process is as it started (grader.worker_state). nbgrader gives a test cell zero for any output on stderr, so grading writes nothing there.
 """
 import atexit
 import contextlib

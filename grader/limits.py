@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 SPAWNED_UIDS = range(61000, 65000)  # as root: workers started by a grading process, one uid per process
 FORKED_UIDS = range(70000, 74000)  # as root: workers forked by the zygote, one uid per live worker
+# A worker's CPU limit is its grading's wall-clock timeout and this much more, so that the timeout, which says
+# what happened, ends an endless loop first.
+CPU_SECONDS_OVER_TIMEOUT = 30
 
 
 @dataclass(frozen=True)

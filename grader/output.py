@@ -26,9 +26,22 @@ class PrintedOutput:
         self.startup = bytearray()  # the current worker's output before it was ready
         self.in_startup = True
         self.pending = b""  # the end of the startup output, where the start of READY_MARKER may lie
+        self.end_marker = None  # what a worker that is forgetting the submission prints once it has (see ending)
+        self.ended = False
 
     def add(self, chunk: bytes):
-        if self.in_startup:
+        if self.ended:
+            return  # a kept worker's, after it forgot this submission: no submission's
+        if self.end_marker is not None:
+            data = self.pending + chunk
+            found = data.find(self.end_marker)
+            if found >= 0:
+                self.ended, self.pending = True, b""
+                chunk = data[:found]
+            else:
+                self.pending = data[-(len(self.end_marker) - 1):]
+                chunk = data[:len(data) - len(self.pending)]
+        elif self.in_startup:
             data = self.pending + chunk
             found = data.find(READY_MARKER)
             if found < 0:
@@ -63,6 +76,20 @@ class PrintedOutput:
 
     def worker_starting(self):
         self.in_startup, self.startup, self.pending = True, bytearray(), b""
+
+    def ending(self, marker: bytes):
+        """The worker is forgetting this submission, and prints `marker` (known to the grader alone) once it has:
+        what it printed before is this submission's, nothing after is."""
+        self.end_marker, self.pending = marker, b""
+
+    def never_ended(self):
+        """The worker stopped before it printed the marker: what was held back waiting for it is the submission's."""
+        held, self.end_marker, self.pending = self.pending, None, b""
+        self.add(held)
+
+    def worker_reused(self):
+        """A kept worker that served another submission serves this one: it has no startup output."""
+        self.in_startup, self.startup, self.pending = False, bytearray(), b""
 
     def startup_text(self) -> str:
         return bytes(self.startup + self.pending).decode("utf-8", errors="replace").strip()

@@ -9,7 +9,7 @@ from grader.errors import GraderError, UsageError
 from grader.hints import hints_folder, levels_taken
 from grader.isolation import Launcher
 from grader.isolation.kept import KeptWorkers
-from grader.limits import Limits
+from grader.limits import CPU_SECONDS_OVER_TIMEOUT, Limits
 from grader.proxy import StudentProblem, StudentProxy, WorkerStartFailure
 from grader.results import ConceptResult, Report, TestOutcome
 from grader.runner import SUITES_DIR, VISIBILITY_DIRS, public_only, run_suites, suites_hash
@@ -106,7 +106,7 @@ def not_graded(submission: str, reason: str, catalogue: Catalogue, device: str, 
 def worker_limits(timeout: float, memory_gb: float) -> Limits:
     if memory_gb <= 0:
         raise UsageError(f"--memory must be a positive number of GiB, not {memory_gb:g}")
-    return Limits(memory_bytes=int(memory_gb * 2**30), cpu_seconds=int(timeout) + 30)
+    return Limits(memory_bytes=int(memory_gb * 2**30), cpu_seconds=int(timeout) + CPU_SECONDS_OVER_TIMEOUT)
 
 
 def grade_submission(submission: Submission, catalogue: Catalogue, *, device: str = "cpu", concepts=(),
@@ -233,7 +233,7 @@ class Grading:
         except WorkerStartFailure as exc:
             error, notes, fault = None, (), str(exc)
         finally:
-            self.close()
+            self.proxy.done()
         fault = fault or next((outcome.fault for outcome in outcomes if outcome.fault), None)
         if fault and not error:
             error = f"grader error, not the student's: {fault}"

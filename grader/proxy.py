@@ -244,6 +244,16 @@ class StudentProxy:
             self.restart_pending = False
             self.close()
 
+    def done(self):
+        """The grading is over: a worker that answered every request and left nothing running goes back to the
+        launcher, which may keep it for the next grading (grader.isolation.kept); any other is stopped."""
+        if self.worker is None or self.pending_load or self.restart_pending or self.last_strays:
+            self.close()
+            return
+        worker, self.worker = self.worker, None
+        self.changes += 1
+        self.launcher.finished(worker)
+
     def close(self):
         self.changes += 1  # a new worker knows none of the old one's objects
         if self.worker is not None:

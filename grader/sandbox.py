@@ -26,7 +26,8 @@ from grader.limits import SPAWNED_UIDS, Limits  # noqa: F401 - Limits is part of
 
 GRADER_DIR = Path(__file__).resolve().parent
 # All the grader code a worker sees.
-WORKER_FILES = ("__init__.py", "worker.py", "wire.py", "zygote.py", "limits.py", "part_repairs.py")
+WORKER_FILES = ("__init__.py", "worker.py", "worker_state.py", "wire.py", "zygote.py", "limits.py",
+                "part_repairs.py")
 SECRET_FOLDERS = ("solutions", "tests")  # a checkout's folders beside the grader package: never shown to a worker
 SANDBOX_GRADER = "/opt/attention-grader"
 SANDBOX_SUBMISSION = "/submission"

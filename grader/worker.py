@@ -7,6 +7,7 @@ Run as `python -m grader.worker --requests FD --responses FD --device cpu`.
 """
 import argparse
 import contextlib
+import gc
 import json
 import linecache
 import os
@@ -21,7 +22,7 @@ import types
 import torch
 import torch.nn as nn
 
-from grader import part_repairs, wire
+from grader import part_repairs, wire, worker_state
 from grader.limits import set_limits
 
 PLAIN = (bool, int, float, str, type(None))
@@ -179,6 +180,7 @@ class Worker:
         self.namespace = None
         self.filenames = set()
         self.objects = {}
+        self.search_path = None
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class Worker:
         sys.modules["submission"] = module
         if search_path:
             sys.path.insert(0, search_path)
+            self.search_path = search_path
         self.namespace = module.__dict__
         outcomes = []
         for cell in cells:
@@ -461,6 +464,21 @@ def configure_torch(device):
         raise SystemExit("the worker found no CUDA device")
 
 
+def reset(worker: Worker, before_students: worker_state.ProcessState, marker: str) -> dict:
+    """Forget the submission `worker` served, print `marker` (what the submission printed ends there), and say
+    whether this process may serve another as a fresh worker would (grader.worker_state), with what it has used
+    of its limits."""
+    part_repairs.undo()
+    worker.objects.clear()
+    worker.namespace = None
+    worker_state.forget_submission(worker.filenames, worker.search_path)
+    with contextlib.suppress(Exception):  # a stream the student replaced (the process is then not untouched)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os.write(1, marker.encode())
+    return {"ok": {"untouched": before_students.untouched(), **worker_state.resources_used()}}
+
+
 def serve(channel, device, isolated):
     """Answer requests read from `channel` on it, until the trusted side closes it."""
     if hasattr(signal, "SIGXFSZ"):  # past the output limit a write fails in the student's code, not the worker
@@ -469,6 +487,8 @@ def serve(channel, device, isolated):
     protocol_pid = os.getpid()
     channel.keep_from_children()
     worker = Worker(device)
+    gc.freeze()  # torch's objects live as long as the worker: collections (a reset's) need not visit them
+    before_students = worker_state.ProcessState()
     # What was printed before this is not the student's (see grader.output); the frame says the worker started.
     sys.stdout.flush()
     sys.stderr.flush()
@@ -478,9 +498,13 @@ def serve(channel, device, isolated):
         request = read_frame(channel)
         if request is None:
             return
-        reply = worker.handle(request)
+        if request.get("op") == "reset":
+            reply = reset(worker, before_students, str(request.get("marker", "")))
+            worker = Worker(device)
+        else:
+            reply = worker.handle(request)
         if os.getpid() != protocol_pid:
-            os._exit(0)  # a forked child came back out of the student's code
+            os._exit(0)  # a forked child came back out of the student's code (or a finaliser's, at a reset)
         if isolated:
             reply["strays"] = stray_processes()
         try:

@@ -125,14 +125,17 @@ def test_a_zygote_that_died_is_started_again_after_the_grading_that_found_it_dea
         workers.close()
 
 
-def test_a_worker_started_ahead_that_ended_while_it_waited_is_replaced():
+@pytest.mark.parametrize("kept, first", [("previous", solution_source()), ("standby", LEAVES_STATE)])
+def test_a_kept_worker_that_ended_while_it_waited_is_replaced(kept, first):
+    """The last grading's worker, or one started ahead (after a grading whose worker could not serve again)."""
     portable = BACKENDS["portable"]()
     workers = KeptWorkers()
     try:
-        grade_submission(submission(solution_source()), CATALOGUE, sandbox=portable, workers=workers,
+        grade_submission(submission(first), CATALOGUE, sandbox=portable, workers=workers,
                          concepts=("attention_scores",))
-        workers.standby.process.kill()
-        workers.standby.process.wait()
+        waiting = getattr(workers, kept)
+        waiting.process.kill()
+        waiting.process.wait()
         report = grade_submission(submission(solution_source()), CATALOGUE, sandbox=portable, workers=workers,
                                   concepts=("attention_scores",))
         assert report.score == report.max_score and not report.grader_fault
@@ -153,7 +156,7 @@ workers = KeptWorkers()
 source = open(sys.argv[2]).read()
 grade_submission(Submission("a.py", None, (Cell("a.py", source),)), load(), sandbox=sandbox, workers=workers,
                  concepts=("attention_scores",))
-kept = workers.zygote.process if workers.zygote else workers.standby.process
+kept = workers.zygote.process if workers.zygote else workers.previous.process
 print(kept.pid, flush=True)
 time.sleep(600)
 """

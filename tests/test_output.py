@@ -32,3 +32,34 @@ def test_a_character_cut_in_half_where_keeping_stops_is_dropped():
     printed = PrintedOutput(keep_bytes=5)
     printed.add(READY_MARKER + "abcdé and more".encode())
     assert printed.shown() == "abcd"
+
+
+def test_a_kept_worker_s_output_ends_at_its_marker_wherever_the_pipe_splits_it():
+    """What a worker prints once it has forgotten a submission (grader.isolation.kept) is no submission's."""
+    marker = b"0123456789abcdef0123456789abcdef"
+    stream = READY_MARKER + b"the student's last words\n" + marker + b"nobody's"
+    for size in (1, 5, 31, 32, 33, len(stream)):
+        printed = PrintedOutput()
+        printed.add(stream[:len(READY_MARKER) + 3])
+        printed.ending(marker)
+        rest = stream[len(READY_MARKER) + 3:]
+        for start in range(0, len(rest), size):
+            printed.add(rest[start:start + size])
+        assert printed.ended and printed.text() == "the student's last words\n", size
+
+
+def test_output_held_back_for_a_marker_that_never_came_is_the_student_s():
+    printed = PrintedOutput()
+    printed.add(READY_MARKER)
+    printed.ending(b"0123456789abcdef0123456789abcdef")
+    printed.add(b"cut short")
+    printed.never_ended()
+    printed.add(b" by a crash")
+    assert not printed.ended and printed.text() == "cut short by a crash"
+
+
+def test_a_reused_worker_s_output_is_the_next_submission_s_from_its_first_byte():
+    printed = PrintedOutput()
+    printed.worker_reused()
+    printed.add(b"hello")
+    assert printed.text() == "hello" and printed.startup_text() == ""

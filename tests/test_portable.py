@@ -29,6 +29,7 @@ KNOWN = {
     ("grader/limits.py", "signal.SIGKILL"): "after prctl was found: Linux only",
     ("grader/scratch.py", "os.getuid"): "remove_stale returns at once where os has no getuid (Windows)",
     ("grader/worker.py", "/proc"): "stray_processes, run only with --isolated (the Linux backend)",
+    ("grader/worker_state.py", "/proc"): "resources_used: where there is no /proc, the address space is not said",
     ("grader/worker.py", "os.WNOHANG"): "stray_processes, run only with --isolated",
     ("grader/worker.py", "os.pread"): "nothing_ever_started, run only with --isolated",
     ("grader/worker.py", "os.waitpid"): "stray_processes, run only with --isolated",

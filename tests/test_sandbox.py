@@ -30,7 +30,8 @@ def test_bwrap_command_binds_only_the_python_installation(tmp_path, monkeypatch)
     venv = str(Path(sys.prefix).resolve())  # CI's virtual environment lives inside the project: only it is bound
     assert not [p for p in bound if p.startswith(str(ROOT)) and not p.startswith(venv)]
     assert sorted(p.name for p in (worker_dir / "grader").iterdir()) == ["__init__.py", "limits.py", "part_repairs.py",
-                                                                          "wire.py", "worker.py", "zygote.py"]
+                                                                          "wire.py", "worker.py", "worker_state.py",
+                                                                          "zygote.py"]
     assert command[-8:] == ["setpriv", "--reuid=61234", "--regid=61234", "--clear-groups", "--pdeathsig", "keep", "--",
                             "python"]
     assert "--cap-add" not in command

@@ -39,6 +39,14 @@ class Launcher:
                 return worker
         return self.start_fresh(printed, import_dir)
 
+    def finished(self, worker):
+        """A worker whose grading ended well: kept for the next grading where this session keeps workers, else
+        stopped."""
+        if self.kept is not None:
+            self.kept.give_back(worker)
+        else:
+            worker.stop()
+
     def start_fresh(self, printed: PrintedOutput, import_dir: str | None):
         """A worker started now, not kept: forked by the batch's zygote where there is one, else its own process."""
         if self.sandbox.backend == "portable":

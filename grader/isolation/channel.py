@@ -1,6 +1,7 @@
 """The framing both backends share: requests and replies in `grader.wire` frames, the worker's greeting, and
 why a worker that ended before its greeting could not start. A backend says how bytes move and how a worker
 stops."""
+import secrets
 import time
 
 from grader import wire
@@ -21,6 +22,32 @@ class WorkerChannel:
     def hand_to(self, printed: PrintedOutput):
         """A worker started ahead (grader.isolation.kept) now serves the submission whose output is `printed`."""
         self._begin(printed)
+
+    def forget_submission(self, deadline: float) -> dict | None:
+        """Have the worker forget the submission it served (a "reset" request, see grader.worker_state), and take
+        in the rest of what that submission printed; returns what the worker says of its process, None where it
+        did not say by the deadline."""
+        marker = secrets.token_hex(16)  # unknown to the student's code: their output cannot end early
+        self.printed.ending(marker.encode())
+        try:
+            self.send(wire.encode({"op": "reset", "marker": marker}), deadline)
+            reply = self.receive(deadline)
+            while not self.printed.ended:  # the worker printed the marker before it replied
+                if remaining(deadline) <= 0:
+                    raise StudentTimeout("the worker's output did not end")
+                self._drain_output()
+                time.sleep(0.001)
+        except (StudentTimeout, StudentCrash, WorkerStartFailure):
+            self.printed.never_ended()
+            return None
+        state = reply.get("ok") if isinstance(reply, dict) else None
+        return state if isinstance(state, dict) else None
+
+    def serve_next(self, printed: PrintedOutput):
+        """A worker that forgot its last submission (forget_submission) now serves the one whose output is
+        `printed`."""
+        self.printed = printed
+        printed.worker_reused()
 
     # --- what a backend provides -----------------------------------------------------------------
 
