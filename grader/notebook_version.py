@@ -246,9 +246,10 @@ def _strip_blank(lines: list[str]) -> list[str]:
 
 def _test_cell(concept_id: str, points: float) -> dict:
     source = "\n".join([
-        "from grader.in_notebook import check, concept_score",
+        "from grader.in_notebook import check",
         f'check("{concept_id}", assignment="{ASSIGNMENT_NAME}")  # your score with the public checks',
         BEGIN_HIDDEN,
+        "from grader.in_notebook import concept_score",
         f'concept_score("{concept_id}", assignment="{ASSIGNMENT_NAME}")',
         END_HIDDEN,
     ])
