@@ -53,6 +53,17 @@ def write(tmp_path):
     return write_file
 
 
+def grade_forked(submissions, catalogue, **options):
+    """grade_submissions as a batch grades them: each worker forked from one zygote, so that a test grading many
+    submissions pays one torch import instead of one per submission."""
+    from grader.pipeline import grade_submissions
+    from grader.sandbox import detect
+    from grader.zygote_client import ZygoteClient, ZygoteServer
+
+    with ZygoteServer(detect(True), "cpu") as server:
+        return grade_submissions(submissions, catalogue, zygote=ZygoteClient(server.path), **options)
+
+
 def solution_source() -> str:
     return (ROOT / "solutions" / "attention.py").read_text()
 

@@ -5,11 +5,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conftest import run_cli, solution_source
+from conftest import grade_forked, run_cli, solution_source
 from edited_submissions import MISTAKES, apply_edits
 from grader.catalogue import load
 from grader.feedback.pages import feedback_html, summary_html
-from grader.pipeline import grade_submissions
 from grader.reporters import render_table, to_json
 from grader.submission import locate
 
@@ -59,7 +58,7 @@ def reports(tmp_path_factory):
     for student, edits in CLASS.items():
         paths.append(folder / f"{student}.py")
         paths[-1].write_text(apply_edits(solution_source(), edits))
-    graded = grade_submissions([locate(str(p)) for p in paths], load())
+    graded = grade_forked([locate(str(p)) for p in paths], load())
     return {student: report for student, report in zip(CLASS, graded)}
 
 

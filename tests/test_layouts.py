@@ -5,11 +5,10 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT, solution_source
+from conftest import ROOT, grade_forked, solution_source
 from edited_submissions import CASES, LAYOUTS, apply_edits, case_source
 from grader.catalogue import load
 from grader.errors import UsageError
-from grader.pipeline import grade_submissions
 from grader.submission import locate
 from test_grade import EXPECTED, HAND_WRITTEN, assert_graded_as_expected, lost_concepts
 
@@ -25,7 +24,7 @@ def grade_sources(tmp_path, sources: dict, contract: bool):
     for name, source in sources.items():
         paths[name] = tmp_path / f"{name}.py"
         paths[name].write_text(source)
-    reports = grade_submissions([locate(str(p)) for p in paths.values()], load(config))
+    reports = grade_forked([locate(str(p)) for p in paths.values()], load(config))
     return dict(zip(paths, reports))
 
 

@@ -7,13 +7,11 @@ import types
 import pytest
 import torch
 
-from conftest import grade_json, solution_source
+from conftest import grade_forked, grade_json, solution_source
 from grader import part_repairs
 from grader.catalogue import PARTS, load
 from grader.pipeline import grade_submissions
-from grader.sandbox import detect
 from grader.submission import locate
-from grader.zygote_client import ZygoteClient, ZygoteServer
 
 SOLUTION_MASK = 'self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))'
 SOLUTION_DROPOUT = "self.dropout = nn.Dropout(dropout)"
@@ -109,8 +107,7 @@ def broken_part_reports(tmp_path_factory):
     for position, (source, _) in enumerate(BROKEN_PARTS.values()):
         (folder / f"case{position}.py").write_text(source)
         submissions.append(locate(str(folder / f"case{position}.py")))
-    with ZygoteServer(detect(True), "cpu") as server:
-        return dict(zip(BROKEN_PARTS, grade_submissions(submissions, load(), zygote=ZygoteClient(server.path))))
+    return dict(zip(BROKEN_PARTS, grade_forked(submissions, load())))
 
 
 @pytest.mark.parametrize("case", list(BROKEN_PARTS))

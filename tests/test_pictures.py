@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from conftest import ROOT, solution_source
+from conftest import ROOT, grade_forked, solution_source
 from edited_submissions import LAYOUTS, MISTAKES, apply_edits
 from grader.catalogue import load
 from grader.feedback.example import TOKENS
@@ -32,7 +32,7 @@ def grade_edits(tmp_path, edits: dict, visibilities=VISIBILITY_DIRS):
     for name, edit in edits.items():
         paths[name] = tmp_path / f"{name}.py"
         paths[name].write_text(apply_edits(solution_source(), edit))
-    reports = grade_submissions([locate(str(p)) for p in paths.values()], load(), visibilities=visibilities)
+    reports = grade_forked([locate(str(p)) for p in paths.values()], load(), visibilities=visibilities)
     return dict(zip(edits, reports))
 
 

@@ -4,13 +4,10 @@ import ast
 
 import pytest
 
-from conftest import ROOT, solution_source
+from conftest import ROOT, grade_forked, solution_source
 from grader.catalogue import load, registry
-from grader.pipeline import grade_submissions
 from grader.runner import VISIBILITY_DIRS
-from grader.sandbox import detect
 from grader.submission import CONTRACT_NAMES, locate
-from grader.zygote_client import ZygoteClient, ZygoteServer
 
 
 def definition_spans(source: str) -> dict[str, tuple[int, int]]:
@@ -64,10 +61,8 @@ def graded(tmp_path_factory):
         path = folder / f"case{position}.py"
         path.write_text(source)
         submissions.append(locate(str(path)))
-    with ZygoteServer(detect(True), "cpu") as server:  # one torch import, each worker forked from it
-        return {visibilities: dict(zip(cases, grade_submissions(submissions, load(), visibilities=visibilities,
-                                                                zygote=ZygoteClient(server.path))))
-                for visibilities in (VISIBILITY_DIRS, ("public",))}
+    return {visibilities: dict(zip(cases, grade_forked(submissions, load(), visibilities=visibilities)))
+            for visibilities in (VISIBILITY_DIRS, ("public",))}
 
 
 def test_every_definition_is_needed_by_some_concept():

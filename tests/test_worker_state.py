@@ -8,7 +8,7 @@ import pytest
 from benchmarks.mutation import reference
 from benchmarks.mutation.__main__ import seed_from_environment
 from benchmarks.mutation.mutants import generate
-from conftest import solution_source
+from conftest import grade_forked, solution_source
 from grader.catalogue import load
 from grader.isolation.kept import KeptWorkers
 from grader.limits import CPU_SECONDS_OVER_TIMEOUT, Limits
@@ -17,7 +17,7 @@ from grader.sandbox import Sandbox, unconfined_missing
 from grader.submission import Cell, Submission
 
 CATALOGUE = load()
-SAMPLE = 6  # generated submissions graded one after the other by one kept worker
+SAMPLE = 10  # generated submissions graded one after the other by one kept worker
 # Student code that changes the worker's process in a way that could change the next grade.
 CHANGES = {
     "the default dtype": "torch.set_default_dtype(torch.float64)",
@@ -53,11 +53,11 @@ def test_a_worker_is_reused_and_grades_generated_submissions_as_fresh_workers_do
     print(f"MUTANT_SEED={seed}")
     sources = [solution_source(), *(m.source for m in random.Random(seed).sample(generate(reference.load()).mutants,
                                                                               SAMPLE))]
+    fresh = grade_forked([submission(source) for source in sources], CATALOGUE)  # a fresh worker each
     served = set()
     for index, source in enumerate(sources):
         kept = grade_submission(submission(source), CATALOGUE, sandbox=portable(), workers=workers)
-        fresh = grade_submission(submission(source), CATALOGUE, sandbox=portable())
-        assert kept.to_json() == fresh.to_json(), f"MUTANT_SEED={seed}, submission {index}"
+        assert kept.to_json() == fresh[index].to_json(), f"MUTANT_SEED={seed}, submission {index}"
         if workers.previous is not None:
             served.add(workers.previous.process.pid)
     assert len(served) < len(sources), "no worker served a second grading"
