@@ -16,7 +16,7 @@ from grader.batch.options import BatchOptions
 from grader.catalogue import load as load_catalogue
 from grader.pipeline import grade_submission, grade_submissions, not_graded, with_hints_taken, worker_limits
 from grader.results import Report
-from grader.sandbox import detect
+from grader.sandbox import Sandbox, detect
 from grader.submission import locate
 from grader.zygote_client import ZygoteClient
 
@@ -31,14 +31,16 @@ def _catalogue(config: Path):
     return load_catalogue(config)
 
 
-def grade_chunk(entries: list[tuple[str, str, str]], options: BatchOptions, zygote_path: str | None) -> list[Report]:
+def grade_chunk(entries: list[tuple[str, str, str]], options: BatchOptions, zygote_path: str | None,
+                sandbox: Sandbox | None = None) -> list[Report]:
     """Grade (path, label, student) submissions in one pytest session; returns each one's report in order (with
-    its pytest-json-report report when asked for).
+    its pytest-json-report report when asked for). `sandbox` is what the batch found on this machine, so that
+    its grading processes need not probe bubblewrap again; None probes here (a cluster's worker).
 
     If the session itself fails, each submission is graded on its own, so that one student's problem
     becomes that student's grader-fault report rather than the whole chunk's.
     """
-    grading = dict(device=options.device, timeout=options.timeout, sandbox=detect(options.sandbox),
+    grading = dict(device=options.device, timeout=options.timeout, sandbox=sandbox or detect(options.sandbox),
                    limits=worker_limits(options.timeout, options.memory_gb),
                    zygote=_zygote(zygote_path) if zygote_path else None, pytest_json=options.pytest_json)
     catalogue = _catalogue(Path(options.config))

@@ -231,7 +231,7 @@ def _grade_all(to_grade, work_dir: Path, options: BatchOptions, catalogue, say):
                                                        initializer=die_with_parent))
         stack.enter_context(_stopped_at_once(pool))
         futures = {pool.submit(_grade_in_pool, [(path, entry.path.name, entry.student) for entry, _, path in chunk],
-                               options, zygote and zygote.path): chunk for chunk in chunks}
+                               options, zygote and zygote.path, detect(options.sandbox)): chunk for chunk in chunks}
         if zygote:
             say(slow_start_note(zygote.path))  # asked while the grading processes start
         for future in as_completed(futures):

@@ -11,6 +11,8 @@ VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#3
            "#fde725")
 CELL, LABELS_WIDTH, TOP = 44, 66, 62  # pixels: a cell's side, the row labels' width, the title and column labels
 OTHER_TITLE = {"expected": "Expected", "training": "Your module in training mode"}
+# The palette's (red, green, blue), read once: a batch colours hundreds of cells per student.
+_CHANNELS = tuple(tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)) for hex_colour in VIRIDIS)
 
 
 def colour(value: float, maximum: float) -> str:
@@ -19,9 +21,8 @@ def colour(value: float, maximum: float) -> str:
     low = int(share)
     high = min(low + 1, len(VIRIDIS) - 1)
     mix = share - low
-    channels = [round(int(VIRIDIS[low][i:i + 2], 16) * (1 - mix) + int(VIRIDIS[high][i:i + 2], 16) * mix)
-                for i in (1, 3, 5)]
-    return "#" + "".join(f"{c:02x}" for c in channels)
+    (r, g, b), (r2, g2, b2), keep = _CHANNELS[low], _CHANNELS[high], 1 - mix
+    return f"#{round(r * keep + r2 * mix):02x}{round(g * keep + g2 * mix):02x}{round(b * keep + b2 * mix):02x}"
 
 
 def _ink(value: float, maximum: float) -> str:
