@@ -19,11 +19,13 @@ import threading
 import traceback
 import types
 
-import torch
-import torch.nn as nn
+if __name__ == "__main__":  # a worker process of its own, not the zygote's import of this module
+    gc.disable()  # no collections while torch imports: its objects live as long as the worker (see serve)
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
-from grader import part_repairs, wire, worker_state
-from grader.limits import set_limits
+from grader import part_repairs, wire, worker_state  # noqa: E402
+from grader.limits import set_limits  # noqa: E402
 
 PLAIN = (bool, int, float, str, type(None))
 _meta_kernels_loaded = False  # see wire.META_WHERE_LOADED
@@ -488,6 +490,7 @@ def serve(channel, device, isolated):
     channel.keep_from_children()
     worker = Worker(device)
     gc.freeze()  # torch's objects live as long as the worker: collections (a reset's) need not visit them
+    gc.enable()
     before_students = worker_state.ProcessState()
     # What was printed before this is not the student's (see grader.output); the frame says the worker started.
     sys.stdout.flush()
