@@ -2,6 +2,7 @@
 subcommands (`release`, `batch`, `gradescope`, `nbgrader`, `classroom`, `prairielearn`, `export`) serve
 instructors and live in grader.instructor_commands, which a student release leaves out. It only parses
 arguments and calls the library; the project's own errors become a one-line message and an exit status."""
+import gc
 import importlib.util
 import json
 import signal
@@ -223,7 +224,5 @@ def _run(argv) -> int:
 
 if __name__ == "__main__":
     code = main()
-    import gc
-
     gc.freeze()  # the process ends: its last collection need not visit torch's and pytest's objects (0.3 s)
     sys.exit(code)
