@@ -5,7 +5,9 @@ The worker's stdout and stderr are the write end of a pipe, never a file, so the
 keeps the first KEEP_BYTES bytes and only counts the rest. What a worker writes before READY_MARKER, which
 it writes itself before it runs any student code (the interpreter's own warnings, bubblewrap's errors), is
 the grader's: kept apart and never shown as the student's output. Only the first marker counts, so a
-student who prints it changes nothing.
+student who prints it changes nothing. A kept worker (grader.isolation.kept) that forgets its submission
+prints a marker of the grader's choosing, new each time: what it printed before is that submission's, and
+nothing after is any submission's.
 """
 import os
 

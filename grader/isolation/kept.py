@@ -123,8 +123,9 @@ class KeptWorkers:
 
     def _room_left(self, used: dict) -> bool:
         """Whether a worker that has used this much (grader.worker_state.resources_used) still has what a fresh
-        one has for a grading: half the CPU seconds its limit allows over the timeout unused, so that the
-        timeout still ends an endless loop first, and half its address space free where it has a limit."""
+        one has for a grading: it has used less than half the CPU seconds its limit allows over the timeout,
+        so that the timeout still ends an endless loop first, and less than half its address space where it
+        has a limit."""
         _, device, limits, _ = self.terms
         cpu_seconds, address_space = used.get("cpu_seconds"), used.get("address_space")
         if not isinstance(cpu_seconds, (int, float)) or cpu_seconds >= CPU_SECONDS_OVER_TIMEOUT / 2:
