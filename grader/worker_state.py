@@ -17,6 +17,7 @@ import os
 import random
 import sys
 import threading
+import time
 import types
 
 import torch
@@ -29,6 +30,12 @@ CLOSED_SPACES = (builtins, math, random)
 # torch's namespaces, and torch.nn's classes (see _torch_spaces): a new name counts too, unless it is one of
 # torch's modules, which torch imports lazily as a grading needs them.
 TORCH_SPACES = (torch, torch.Tensor, nn, F, nn.init, torch.linalg, torch.autograd, module_hooks)
+_MISSING = object()
+
+
+def _torch_spaces() -> list:
+    """TORCH_SPACES, and torch.nn's classes (nn.Module, nn.Linear, ...), whose methods a student could replace."""
+    return [*TORCH_SPACES, *(value for value in vars(nn).values() if isinstance(value, type))]
 
 
 def _settings() -> tuple:
@@ -69,14 +76,6 @@ class ProcessState:
         return _settings() == self.settings
 
 
-_MISSING = object()
-
-
-def _torch_spaces() -> list:
-    """TORCH_SPACES, and torch.nn's classes (nn.Module, nn.Linear, ...), whose methods a student could replace."""
-    return [*TORCH_SPACES, *(value for value in vars(nn).values() if isinstance(value, type))]
-
-
 def forget_submission(filenames, search_path: str | None):
     """Drop what the last submission left in the interpreter: its module, the modules it imported from its own
     folder (`search_path`), that folder on sys.path, and its cells' source lines."""
@@ -97,8 +96,6 @@ def forget_submission(filenames, search_path: str | None):
 def resources_used() -> dict:
     """What the process has used of the limits it was started with (grader.limits): its CPU seconds, and its
     address space in bytes where this OS says (None elsewhere)."""
-    import time
-
     try:
         with open("/proc/self/statm") as statm:
             address_space = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
