@@ -354,9 +354,9 @@ def recognition_build(student, module: str):
     args = (d_in, d_out) if module in SELF_ATTENTION else (d_in, d_out, context_length, 0.0)
     extra = {"num_heads": num_heads} if module == "MultiHeadAttention" else {}
     if module == "SelfAttention_v1":
-        return student.build(module, *args, training=False)
+        return student.build(module, *args, training=False, describe=True)
     try:
-        return student.build(module, *args, training=False, qkv_bias=True, **extra)
+        return student.build(module, *args, training=False, qkv_bias=True, describe=True, **extra)
     except StudentError as exc:
         if exc.not_implemented:
             raise

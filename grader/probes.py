@@ -247,7 +247,7 @@ def check_dropout_in_training(student, p=0.5, seed=7):
 
 def check_mask_buffer(student, name, *args, **kwargs):
     """Wherever the mask lives (mask, bias, each head's own), it is a registered buffer."""
-    for path, tensor in masks_of(student.build(name, *args, **kwargs)).items():
+    for path, tensor in masks_of(student.build(name, *args, describe=True, **kwargs)).items():
         if tensor["kind"] != "buffers":
             raise Diagnosis(f"{name}.{path} is a plain tensor attribute, not a registered buffer", "mask_not_buffer")
 
@@ -258,7 +258,7 @@ def check_mask_follows_meta(student, name, d_in, d_out, context_length, dropout,
     The first forward on the meta device loads torch's Python meta kernels (about a second in a fresh
     worker): the public self-check leaves the forward to the hidden suites, whose workers have them loaded.
     """
-    module = student.build(name, d_in, d_out, context_length, dropout, **kwargs).to("meta")
+    module = student.build(name, d_in, d_out, context_length, dropout, **kwargs).to("meta", describe=True)
     for path, tensor in masks_of(module, context_length).items():
         if tensor["device"] != "meta":
             raise Diagnosis(f"after {name}.to('meta') {name}.{path} is still on {tensor['device']}",
@@ -290,7 +290,7 @@ def check_layout(student, name, attribute_contract: bool):
     layout = layout_of(student, name)
     if name == "SelfAttention_v2":
         d_in, d_out, _, _ = RECOGNITION_SIZES[name]
-        parameters = student.build(name, d_in, d_out).describe()["parameters"]  # qkv_bias=False
+        parameters = student.build(name, d_in, d_out, describe=True).describe()["parameters"]  # qkv_bias=False
         biased = [m.bias for m in layout.projections if m.bias in parameters]
         if biased:
             raise Diagnosis(f"SelfAttention_v2({d_in}, {d_out}) has {', '.join(biased)} although qkv_bias=False",
@@ -299,7 +299,8 @@ def check_layout(student, name, attribute_contract: bool):
         raise Diagnosis("MultiHeadAttention has no output projection (out_proj)", "missing_out_proj")
     if name == "MultiHeadAttention":
         d_in, d_out, context_length, num_heads = RECOGNITION_SIZES[name]
-        info = student.build(name, d_in, d_out, context_length, 0.0, num_heads=num_heads).describe()  # qkv_bias=False
+        info = student.build(name, d_in, d_out, context_length, 0.0, num_heads=num_heads,
+                             describe=True).describe()  # qkv_bias=False
         attributes = info["attributes"]
         if layout.out_proj.bias is None or layout.out_proj.bias not in info["parameters"]:
             raise Diagnosis(f"MultiHeadAttention({d_in}, {d_out}, {context_length}, 0.0, num_heads={num_heads}) has "
@@ -333,7 +334,7 @@ def check_multihead_structure(student, device, d_in, d_out, num_tokens, num_head
 
 
 def check_wrapper_structure(student, num_heads):
-    wrapper = student.build("MultiHeadAttentionWrapper", 3, 2, 5, 0.0, num_heads=num_heads)
+    wrapper = student.build("MultiHeadAttentionWrapper", 3, 2, 5, 0.0, num_heads=num_heads, describe=True)
     modules = wrapper.describe()["modules"]
     heads = [modules.get(f"heads.{i}") for i in range(num_heads)]
     if modules.get("heads", {}).get("class") != "ModuleList" or None in heads or f"heads.{num_heads}" in modules:
@@ -431,7 +432,7 @@ def check_gpt2_size(student, size, d_model, num_heads, construct_on="meta"):
     args = () if size is None else (size,)
     asked = "gpt2_attention()" if size is None else f"gpt2_attention({size!r})"
     label = f"GPT-2 {size or 'small'}"
-    module = student.build("gpt2_attention", *args, construct_on=construct_on)
+    module = student.build("gpt2_attention", *args, construct_on=construct_on, describe=True)
     if not module.is_a("MultiHeadAttention"):
         raise Diagnosis("gpt2_attention should return one of your MultiHeadAttention modules")
     info = module.describe()

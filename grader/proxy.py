@@ -295,16 +295,20 @@ class StudentProxy:
             if not isinstance(reply.get("outputs"), list):
                 raise StudentCrash("the worker sent a malformed reply")
             result.outputs = [self.unwrap(output, f"{name}.forward") for output in reply["outputs"]]
+        if isinstance(result, ModuleHandle):
+            result.described(reply)
         return result
 
-    def build(self, name, *args, construct_on=None, weights=None, training=None, runs=(), picture=False, **kwargs):
+    def build(self, name, *args, construct_on=None, weights=None, training=None, runs=(), picture=False,
+              describe=False, **kwargs):
         """Construct one of the student's classes (or call a factory function) and return its handle.
 
         weights (required, optional) are loaded into it, training sets its mode, and each run (inputs,
         training, seed) is a forward pass, without another round trip; the load's result is the handle's
-        `loaded` (see ModuleHandle.load), the forwards' outputs its `outputs`.
+        `loaded` (see ModuleHandle.load), the forwards' outputs its `outputs`. With `describe`, the same round
+        trip brings what the handle's describe() will answer, for a caller that asks for it next.
         """
-        then = {}
+        then = {"describe": True} if describe else {}
         if weights is not None:
             then["load"] = {"required": weights[0], "optional": weights[1]}
         if training is not None:
@@ -393,10 +397,13 @@ class ModuleHandle:
     def eval(self):
         return self.train(False)
 
-    def to(self, target):
-        """Move or cast the module: target is a device name or a torch.dtype."""
-        self.proxy.request({"op": "to", "handle": self.handle, "target": encode_args(target)},
-                           f"calling {self.class_name}.to({target})")
+    def to(self, target, describe=False):
+        """Move or cast the module: target is a device name or a torch.dtype. With `describe`, the same round
+        trip brings what describe() will answer next."""
+        reply = self.proxy.request({"op": "to", "handle": self.handle, "target": encode_args(target),
+                                    **({"describe": True} if describe else {})},
+                                   f"calling {self.class_name}.to({target})")
+        self.described(reply)
         return self
 
     def load(self, required: dict, optional: dict | None = None) -> dict:
@@ -422,10 +429,17 @@ class ModuleHandle:
             raise StudentCrash("the worker sent a malformed reply")
         return [self.proxy.unwrap(reply, f"{self.class_name}.{path}") for reply, path in zip(replies, paths)]
 
+    def described(self, reply):
+        """Keep the description a reply brought (see StudentProxy.build's `describe`): it holds until the next
+        request that could change the student's objects."""
+        if isinstance(reply, dict) and isinstance(reply.get("description"), dict):
+            self.description = (self.proxy.changes, reply["description"])
+
     def describe(self) -> dict:
         """Parameters, buffers, plain attributes and submodules, as plain data (read it, don't change it).
 
-        Asked again before any request that could change the student's objects, it answers from memory.
+        Asked again before any request that could change the student's objects, it answers from memory, as
+        it does after a build or a move that brought the description along.
         """
         if self.description is None or self.description[0] != self.proxy.changes:
             info = self.proxy.request({"op": "describe", "handle": self.handle}, f"inspecting {self.class_name}")

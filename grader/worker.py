@@ -288,7 +288,18 @@ class Worker:
                 self.set_mode(reply["handle"], bool(then["training"]))
             if "runs" in then:
                 reply["outputs"] = [self.run(reply["handle"], run) for run in then["runs"]]
+            if then.get("describe"):
+                self.describe_into(reply, reply["handle"])
         return reply
+
+    def describe_into(self, reply: dict, handle):
+        """What a request that also asks for the module's description adds to its reply: the description as a
+        describe request would give it now; nothing where that would fail, so that the describe request the
+        trusted side then sends meets the failure itself."""
+        try:
+            reply["description"] = self.describe(handle)
+        except Exception:  # noqa: BLE001 - a student's property that raises: answered by a describe request
+            pass
 
     def run(self, handle, run):
         """One forward in the given mode from the given random state (a picture's matrix, see grader.feedback)."""
@@ -310,9 +321,12 @@ class Worker:
         self.object(handle).train(training)
         return {}
 
-    def move(self, handle, target):
+    def move(self, handle, target, describe=False):
         self.object(handle).to(self.to_student(target))
-        return {}
+        reply = {}
+        if describe:
+            self.describe_into(reply, handle)
+        return reply
 
     def load_weights(self, handle, required, optional):
         """Copy values into existing parameters or buffers; optional ones are skipped when absent."""
@@ -397,7 +411,7 @@ class Worker:
                                           request.get("construct_on"), request.get("canned"), request.get("then"), seed),
                 "forward": lambda: self.forward(request["handle"], request.get("args", [])),
                 "mode": lambda: self.set_mode(request["handle"], request["training"]),
-                "to": lambda: self.move(request["handle"], request["target"]),
+                "to": lambda: self.move(request["handle"], request["target"], bool(request.get("describe"))),
                 "load_weights": lambda: self.load_weights(request["handle"], request.get("required", {}),
                                                           request.get("optional", {})),
                 "get": lambda: self.get(request["handle"], request["path"]),
@@ -466,10 +480,10 @@ def configure_torch(device):
         raise SystemExit("the worker found no CUDA device")
 
 
-def reset(worker: Worker, before_students: worker_state.ProcessState, marker: str) -> dict:
+def reset(worker: Worker, before_students: worker_state.ProcessState | None, marker: str) -> dict:
     """Forget the submission `worker` served, print `marker` (what the submission printed ends there), and say
     whether this process may serve another as a fresh worker would (grader.worker_state), with what it has used
-    of its limits."""
+    of its limits. A worker that took no snapshot before its student (`before_students` None) never may."""
     part_repairs.undo()
     worker.objects.clear()
     worker.namespace = None
@@ -478,11 +492,16 @@ def reset(worker: Worker, before_students: worker_state.ProcessState, marker: st
         sys.stdout.flush()
         sys.stderr.flush()
     os.write(1, marker.encode())
-    return {"ok": {"untouched": before_students.untouched(), **worker_state.resources_used()}}
+    untouched = before_students is not None and before_students.untouched()
+    return {"ok": {"untouched": untouched, **worker_state.resources_used()}}
 
 
-def serve(channel, device, isolated):
-    """Answer requests read from `channel` on it, until the trusted side closes it."""
+def serve(channel, device, isolated, reusable=True):
+    """Answer requests read from `channel` on it, until the trusted side closes it.
+
+    A `reusable` worker may serve another submission after a reset (grader.isolation.kept), so it first takes a
+    snapshot of its process (grader.worker_state). A zygote's workers never serve twice, and skip it: the snapshot
+    reads thousands of torch's objects, and each page it touches is one a forked worker must copy (about 4 ms)."""
     if hasattr(signal, "SIGXFSZ"):  # past the output limit a write fails in the student's code, not the worker
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sys.setrecursionlimit(10_000)
@@ -491,7 +510,7 @@ def serve(channel, device, isolated):
     worker = Worker(device)
     gc.freeze()  # torch's objects live as long as the worker: collections (a reset's) need not visit them
     gc.enable()
-    before_students = worker_state.ProcessState()
+    before_students = worker_state.ProcessState() if reusable else None
     # What was printed before this is not the student's (see grader.output); the frame says the worker started.
     sys.stdout.flush()
     sys.stderr.flush()

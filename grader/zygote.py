@@ -272,7 +272,7 @@ def run_worker(fds: list[int], device: str, uid: int | None, limits: dict, confi
         os.close(output)
         os.environ["HOME"] = "/tmp"
         code = 70
-        serve(PipeChannel(requests, responses), device, isolated=confine is not None)
+        serve(PipeChannel(requests, responses), device, isolated=confine is not None, reusable=False)
         code = 0
     finally:
         os._exit(code)

@@ -1,11 +1,11 @@
 """The trusted side's round trips: a description is asked for again only after something may have changed it,
-and several attributes come back in one request."""
+it can come with the build or the move that precedes it, and several attributes come back in one request."""
 import pytest
 import torch
 
 from conftest import ROOT
 from grader.isolation import Launcher
-from grader.proxy import StudentCrash, StudentProxy
+from grader.proxy import StudentCrash, StudentError, StudentProxy
 from grader.sandbox import detect
 from grader.submission import locate
 
@@ -59,3 +59,52 @@ def test_several_attributes_in_one_request(proxy, requests):
     assert requests.count("get_many") == 1 and "get" not in requests
     assert [type(value).__name__ for value in many[:3]] == ["ModuleHandle", "ModuleHandle", "NoneType"]
     assert torch.equal(many[3], wrapper.get("heads.0.W_query.weight"))
+
+
+@pytest.mark.parametrize("name, args, kwargs", [("CausalAttention", (3, 4, 5, 0.1), {}),
+                                                ("MultiHeadAttention", (3, 4, 5, 0.0), {"num_heads": 2}),
+                                                ("MultiHeadAttentionWrapper", (3, 2, 4, 0.0), {"num_heads": 2}),
+                                                ("SelfAttention_v2", (3, 2), {"qkv_bias": True})])
+def test_a_description_can_come_with_its_build(proxy, requests, name, args, kwargs):
+    brought = proxy.build(name, *args, training=False, describe=True, **kwargs).describe()
+    assert "describe" not in requests
+    asked = proxy.build(name, *args, training=False, **kwargs).describe()
+    assert requests.count("describe") == 1
+    def without_ids(info):  # ids tell a module's submodules apart: another build has other ones
+        return {**info, "modules": {path: {**m, "id": None} for path, m in info["modules"].items()}}
+
+    assert without_ids(brought) == without_ids(asked)
+
+
+def test_a_description_can_come_with_a_move(proxy, requests):
+    module = proxy.build("CausalAttention", 3, 4, 5, 0.0).to("meta", describe=True)
+    info = module.describe()
+    assert "describe" not in requests
+    assert {b["device"] for b in info["buffers"].values()} == {"meta"}
+    module.train()  # may change the module: the next description is asked for
+    module.describe()
+    assert requests.count("describe") == 1
+
+
+def test_a_description_that_fails_is_asked_for(tmp_path, monkeypatch):
+    """A module the worker cannot describe builds as before; the describe request that follows meets the
+    student's error itself."""
+    path = tmp_path / "attention.py"
+    path.write_text((ROOT / "solutions" / "attention.py").read_text() + """
+
+class CausalAttention(CausalAttention):
+    def named_parameters(self, *args, **kwargs):
+        raise ValueError("no parameters today")
+""")
+    proxy = StudentProxy(locate(str(path)), Launcher(detect()))
+    sent = []
+    request = StudentProxy.request
+    monkeypatch.setattr(StudentProxy, "request", lambda self, message, *args, **kwargs: (
+        sent.append(message["op"]), request(self, message, *args, **kwargs))[1])
+    try:
+        module = proxy.build("CausalAttention", 3, 4, 5, 0.0, describe=True)
+        with pytest.raises(StudentError, match="no parameters today"):
+            module.describe()
+        assert sent == ["call", "describe"]
+    finally:
+        proxy.close()

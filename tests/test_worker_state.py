@@ -109,3 +109,13 @@ def test_a_worker_is_kept_only_with_room_left_in_its_limits(device, used, kept):
     workers = KeptWorkers()
     workers.terms = (portable(), device, Limits(memory_bytes=4 * 2**30), None)
     assert workers._room_left(used) is kept
+
+
+def test_a_worker_without_a_snapshot_never_serves_again(capfd):
+    """A zygote's workers skip the snapshot (they never serve twice): a reset asked of one all the same says so."""
+    from grader import worker, worker_state
+
+    reply = worker.reset(worker.Worker("cpu"), None, "end-of-output")
+    assert reply["ok"]["untouched"] is False
+    assert worker.reset(worker.Worker("cpu"), worker_state.ProcessState(), "end")["ok"]["untouched"] is True
+    assert capfd.readouterr().out.endswith("end")

@@ -79,7 +79,7 @@ def test_copy_with_more_outputs_than_inputs(student):
 @concept("self_attention_v2", visibility="hidden")
 def test_v2_has_biases_when_asked(student):
     layout = layout_of(student, "SelfAttention_v2")  # recognised on a build with qkv_bias=True
-    parameters = student.build("SelfAttention_v2", 3, 2, qkv_bias=True).describe()["parameters"]
+    parameters = student.build("SelfAttention_v2", 3, 2, qkv_bias=True, describe=True).describe()["parameters"]
     if not all(m.bias is not None and m.bias in parameters for m in layout.projections):
         raise Diagnosis(f"SelfAttention_v2(3, 2, qkv_bias=True) should have a bias for each of its query, key and "
                         f"value projections ({layout.describe_projections()})")
