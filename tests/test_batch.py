@@ -166,3 +166,22 @@ def test_concepts_and_points_come_from_the_config_file(tmp_path):
         rows = list(csv.reader(f))
     assert rows == [["student", "attention_scores", "causal_mask", "total", "max_total", "status"],
                     ["bob", "5.00", "5.00", "10.00", "25.00", "graded"]]
+
+
+@pytest.mark.parametrize("students", [1, 2, 5, 17, 60, 203, 1000])
+@pytest.mark.parametrize("jobs", [1, 2, 3, 8, 32])
+def test_sessions_shrink_so_that_the_processes_finish_together(students, jobs):
+    """Every student in one session, in order; sessions as large as before at first (progress still shows), then
+    fewer students each, down to one per session for the last ones where several processes share the class."""
+    from grader.batch.options import MAX_CHUNK, chunk_sizes, split_into_chunks
+
+    sizes = chunk_sizes(students, jobs)
+    assert sum(sizes) == students and min(sizes) >= 1 and max(sizes) <= MAX_CHUNK
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
+    if jobs > 1:
+        assert sizes[-min(jobs, len(sizes)):] == [1] * min(jobs, len(sizes))
+    else:
+        assert len(set(sizes[:-1])) <= 1
+    items = list(range(students))
+    assert [item for chunk in split_into_chunks(items, jobs) for item in chunk] == items

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from grader.batch.options import BatchOptions, chunk_size
+from grader.batch.options import BatchOptions, split_into_chunks
 from grader.errors import GraderError, UsageError
 from grader.feedback.wording import count
 from grader.package_files import grader_hash
@@ -147,8 +147,7 @@ def grade_on_cluster(unpacked, options: BatchOptions, catalogue, say):
         except (OSError, ValueError) as exc:
             yield entry, key, not_graded(entry.student, str(exc), catalogue, options.device, grader_fault=False)
     with connect(options, len(packed), say) as (client, plugin):
-        size = chunk_size(len(packed), sum(client.nthreads().values()))
-        chunks = [packed[i:i + size] for i in range(0, len(packed), size)]
+        chunks = split_into_chunks(packed, sum(client.nthreads().values()))
         assignment = Path(options.config).read_text(encoding="utf-8")
         # Keys that start with the plugin's name: the plugin stops a running chunk of its batch when it is cancelled.
         futures = {client.submit(grade_task, [(entry.path.name, entry.student, payload) for entry, _, payload in chunk],

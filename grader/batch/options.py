@@ -48,6 +48,23 @@ class BatchOptions:
                 "sandbox": self.sandbox, "memory_gb": self.memory_gb, "pytest_json": self.pytest_json}
 
 
-def chunk_size(students: int, jobs: int) -> int:
-    """Students per pytest session: enough to spread the session's cost, small enough to show progress."""
-    return max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
+def chunk_sizes(students: int, jobs: int) -> list[int]:
+    """Students per pytest session, in the order the sessions are handed out: enough to spread a session's cost,
+    few enough to show progress, and fewer as the class runs out, so that `jobs` processes finish together
+    instead of one waiting out another's last full session (the last sessions have one student each)."""
+    first = max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
+    sizes, left = [], students
+    while left:
+        size = first if jobs == 1 else max(1, min(first, -(-left // (jobs * 2))))
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+    return sizes
+
+
+def split_into_chunks(items: list, jobs: int) -> list[list]:
+    """items split into pytest sessions of chunk_sizes(len(items), jobs), in order."""
+    start, split = 0, []
+    for size in chunk_sizes(len(items), jobs):
+        split.append(items[start:start + size])
+        start += size
+    return split

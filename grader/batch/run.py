@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import __version__, installation
 from grader.batch.entries import Entry, content_hash, find_entries, unpack
-from grader.batch.options import BatchOptions, chunk_size
+from grader.batch.options import BatchOptions, split_into_chunks
 from grader.batch.outputs import grades_csv
 from grader.errors import UsageError
 from grader.feedback.pages import feedback_html, summary_html
@@ -222,8 +222,7 @@ def _grade_all(to_grade, work_dir: Path, options: BatchOptions, catalogue, say):
         yield from grade_on_cluster(unpacked, options, catalogue, say)
         return
     jobs = min(options.jobs or os.cpu_count() or 1, len(unpacked))
-    size = chunk_size(len(unpacked), jobs)
-    chunks = [unpacked[i:i + size] for i in range(0, len(unpacked), size)]
+    chunks = split_into_chunks(unpacked, jobs)
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
         zygote = start_zygote(stack, detect(options.sandbox), options.device, len(unpacked))
