@@ -1,5 +1,6 @@
 """The reference: its kept outputs are what a fresh computation gives and never shared; a family's combinations
-come in one order; a student release finds a stored family by inputs that are close, not bit for bit equal."""
+come in one order; a student release finds a stored family by inputs that are close, not bit for bit equal; the
+tolerant comparison that judges outputs against them is torch's, however it is computed."""
 import itertools
 
 import pytest
@@ -105,3 +106,33 @@ def test_the_same_family_asked_again_is_recorded_once_and_its_outputs_are_the_ca
         weights.reference(x).zero_()
         assert torch.equal(weights.reference(x), live_reference._attention(x, weights.query, weights.key,
                                                                           weights.value))
+
+
+def test_close_is_torch_s_isclose_in_float64_on_generated_pairs():
+    """close() compares small tensors value by value in Python: on generated pairs (dtypes, values near the
+    tolerance, NaN, infinities, signed zeros, the largest float32) it agrees with torch.allclose in float64."""
+    import random
+
+    from grader.checks import ATOL, RTOL, VALUE_BY_VALUE, close
+
+    seed = random.SystemRandom().randrange(2**32)
+    print(f"seed {seed}")
+    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    specials = [float("nan"), float("inf"), float("-inf"), 0.0, -0.0, 1e-30, 3.4e38, -3.4e38, ATOL, RTOL]
+    disagreements = []
+    for _ in range(5000):
+        shape = (rng.randint(1, 3), rng.randint(1, 2 * VALUE_BY_VALUE // 3))  # both sides of VALUE_BY_VALUE
+        a = torch.randn(*shape, generator=generator).to(rng.choice([torch.float32, torch.float64, torch.float16]))
+        b = a.to(rng.choice([torch.float32, torch.float64]))
+        if rng.random() < 0.4:
+            b = b + torch.randn(*shape, generator=generator).to(b.dtype) * rng.choice([1e-7, 1e-5, 3e-5, 1e-4, 1e-3])
+        elif rng.random() < 0.5:
+            b = b * (1 + rng.choice([-1, 1]) * rng.choice([0.99e-4, 1e-4, 1.01e-4])) + rng.choice([0, 0.99e-5, 1e-5])
+        for _ in range(rng.choice([0, 0, 1, 3])):
+            index = rng.randrange(a.numel())
+            a.view(-1)[index] = rng.choice(specials)
+            b.view(-1)[index if rng.random() < 0.6 else rng.randrange(b.numel())] = rng.choice(specials)
+        expected = torch.allclose(a.double(), b.double(), rtol=RTOL, atol=ATOL, equal_nan=True)
+        if close(a, b) != expected:
+            disagreements.append((a, b, expected))
+    assert not disagreements, f"seed {seed}: {len(disagreements)} pairs, first {disagreements[0]}"
