@@ -35,7 +35,8 @@ def two_head_weights() -> Weights:
 
 
 def matrix(tensor: torch.Tensor) -> Matrix:
-    return tuple(tuple(round(float(v), 6) for v in row) for row in tensor.detach().cpu().double())
+    """A (T, T) matrix as plain numbers, rounded (read in one call: a tensor's values one by one cost more)."""
+    return tuple(tuple(round(v, 6) for v in row) for row in tensor.detach().cpu().double().tolist())
 
 
 class NotDrawable(Exception):

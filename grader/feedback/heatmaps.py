@@ -3,6 +3,7 @@
 Viridis, a sequential palette that colour-blind readers and greyscale printers both read in order; every cell
 also prints its value, NaN cells are hatched, and cells that differ from the expected weights are outlined.
 """
+import functools
 import html
 
 from grader.results import Picture, is_missing
@@ -15,6 +16,7 @@ OTHER_TITLE = {"expected": "Expected", "training": "Your module in training mode
 _CHANNELS = tuple(tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)) for hex_colour in VIRIDIS)
 
 
+@functools.lru_cache(maxsize=4096)  # a class's pages colour the same expected weights, and many zeros, again and again
 def colour(value: float, maximum: float) -> str:
     """The palette's colour for value on a 0..maximum scale (values outside are clipped)."""
     share = min(max(value / maximum if maximum > 0 else 0.0, 0.0), 1.0) * (len(VIRIDIS) - 1)
