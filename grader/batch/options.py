@@ -50,12 +50,13 @@ class BatchOptions:
 
 def chunk_sizes(students: int, jobs: int) -> list[int]:
     """Students per pytest session, in the order the sessions are handed out: enough to spread a session's cost,
-    few enough to show progress, and fewer as the class runs out, so that `jobs` processes finish together
-    instead of one waiting out another's last full session (the last sessions have one student each)."""
+    few enough to show progress, and, once a session would be more than a process's share of what is left,
+    that share: `jobs` processes then finish together instead of one waiting out another's last full session
+    (the last session has one student)."""
     first = max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
     sizes, left = [], students
     while left:
-        size = first if jobs == 1 else max(1, min(first, -(-left // (jobs * 2))))
+        size = first if jobs == 1 else max(1, min(first, -(-left // jobs)))
         sizes.append(min(size, left))
         left -= sizes[-1]
     return sizes
