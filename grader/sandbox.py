@@ -210,7 +210,7 @@ def worker_view(grader_dir: Path = GRADER_DIR) -> WorkerView:
     sys.path (the targets of .pth files among them), nothing else.
 
     Not the folder grading started in (sys.path[0], the current folder): it may hold the class's
-    submissions. Nor this project's folder, its parents or its secret folders (a virtual environment inside
+    submissions. Nor /tmp or /dev/shm themselves (a PYTHONPATH of /tmp): the worker's own are private. Nor this project's folder, its parents or its secret folders (a virtual environment inside
     it is fine). The worker gets its own copy of the worker modules, so every grader package the
     installation holds is hidden: a wheel's, or a copy pip installed beside the one that runs (Gradescope's).
     """
@@ -220,7 +220,9 @@ def worker_view(grader_dir: Path = GRADER_DIR) -> WorkerView:
     candidates = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, *path_entries)
                   if Path(p).is_dir()} | sites
     project = project_dir(grader_dir)
-    closed = [Path("/")]  # folders never bound whole
+    # Folders never bound whole: the root, and the private /tmp and /dev/shm that a bound host folder would hide
+    # (torch's imports need a writable temporary folder).
+    closed = [Path("/"), Path("/tmp"), Path("/dev/shm")]
     secrets = [grader_dir]
     if project:
         closed += [project, *project.parents]

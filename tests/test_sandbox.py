@@ -208,3 +208,11 @@ def test_as_root_workers_keep_its_uid_where_another_cannot_reach_the_installatio
         uid, capabilities = re.search(r"UID (\d+) CAPS (\w+)", graded["output"]).groups()
         assert int(capabilities, 16) == 0, argv
         assert int(uid) == 0 if mode == 0o700 else int(uid) >= SANDBOX_UID_BASE, argv
+
+
+def test_a_path_entry_of_tmp_itself_leaves_the_worker_its_private_tmp(monkeypatch):
+    """PYTHONPATH=/tmp must not bind the host's /tmp, read-only, over the sandbox's private one: torch's imports
+    need a writable temporary folder (the zygote's meta kernels failed to load without one)."""
+    monkeypatch.setattr(sys, "path", [sys.path[0], "/tmp", "/dev/shm", *sys.path[1:]])
+    bound = worker_view().bound
+    assert Path("/tmp") not in bound and Path("/dev/shm") not in bound
