@@ -223,14 +223,12 @@ class Weights:
 
     @classmethod
     def random(cls, d_in, d_out, seed, biases=False, out_proj=False):
-        g = generator(seed)
-
-        def uniform(*shape):
-            return torch.rand(*shape, generator=g) * 2 - 1
-
-        return cls(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
-                   biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
-                   out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
+        """Uniform weights in [-1, 1) from `seed`: drawn once per process (every student gets the same), each
+        caller's tensors its own."""
+        drawn = _random_weights(cls, d_in, d_out, seed, biases, out_proj)
+        return cls(*(tuple(t.clone() for t in value) if isinstance(value, tuple) else
+                     None if value is None else value.clone()
+                     for value in (drawn.query, drawn.key, drawn.value, drawn.biases, drawn.out_proj)))
 
     def family(self, x, axes: dict, device="cpu", **options) -> reference.Family:
         """The reference outputs for input x under each combination of the choices on `axes`, on `device`;
@@ -245,3 +243,15 @@ class Weights:
     def reference(self, x, device="cpu", **options) -> torch.Tensor:
         """The reference output for input x with every choice correct."""
         return self.family(x, {}, device, **options)()
+
+
+@functools.cache
+def _random_weights(cls, d_in, d_out, seed, biases, out_proj) -> Weights:
+    g = generator(seed)
+
+    def uniform(*shape):
+        return torch.rand(*shape, generator=g) * 2 - 1
+
+    return cls(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
+               biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
+               out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
