@@ -225,10 +225,9 @@ class Weights:
     def random(cls, d_in, d_out, seed, biases=False, out_proj=False):
         """Uniform weights in [-1, 1) from `seed`: drawn once per process (every student gets the same), each
         caller's tensors its own."""
-        drawn = _random_weights(cls, d_in, d_out, seed, biases, out_proj)
-        return cls(*(tuple(t.clone() for t in value) if isinstance(value, tuple) else
-                     None if value is None else value.clone()
-                     for value in (drawn.query, drawn.key, drawn.value, drawn.biases, drawn.out_proj)))
+        drawn = _random_weights(d_in, d_out, seed, biases, out_proj)
+        return cls(drawn.query.clone(), drawn.key.clone(), drawn.value.clone(), biases=_clones(drawn.biases),
+                   out_proj=_clones(drawn.out_proj))
 
     def family(self, x, axes: dict, device="cpu", **options) -> reference.Family:
         """The reference outputs for input x under each combination of the choices on `axes`, on `device`;
@@ -246,12 +245,16 @@ class Weights:
 
 
 @functools.cache
-def _random_weights(cls, d_in, d_out, seed, biases, out_proj) -> Weights:
+def _random_weights(d_in, d_out, seed, biases, out_proj) -> Weights:
     g = generator(seed)
 
     def uniform(*shape):
         return torch.rand(*shape, generator=g) * 2 - 1
 
-    return cls(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
+    return Weights(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
                biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
                out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
+
+
+def _clones(tensors: tuple | None) -> tuple | None:
+    return None if tensors is None else tuple(t.clone() for t in tensors)
