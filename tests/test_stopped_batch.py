@@ -2,6 +2,7 @@
 rerun completes the class (timeout, job schedulers and dropped ssh sessions signal only that process)."""
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,12 @@ def described(pids: set[int]) -> list[str]:
     """Each process as pid, state and command line, for a failure's message."""
     table, commands = process_table(), command_lines(pids)
     return [f"{pid} ({table.get(pid, (0, '?'))[1]}) {commands.get(pid, '')[:160]}" for pid in sorted(pids)]
+
+
+def created_by(folders: set[str], family: set[int]) -> list[str]:
+    """For a failure's message: each folder's creator (the pid in its name), and whether it was the batch's."""
+    pids = [re.search(r"-(\d+)-[^-]*$", name) for name in sorted(folders)]
+    return [f"{int(m[1])} ({'the batch' if int(m[1]) in family else 'not the batch'})" if m else "?" for m in pids]
 
 
 def grader_folders() -> set[str]:
@@ -74,7 +81,9 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
     assert not survivors, f"still running after {stop}: {described(survivors)}"
     if stop != "SIGKILL":
         assert batch.returncode == 128 + getattr(signal, stop) or stop == "SIGINT" and batch.returncode == 130
-        assert not grader_folders() - earlier_folders and not (out / ".unpacked").exists()
+        left = grader_folders() - earlier_folders
+        assert not left, f"left behind: {sorted(left)}, made by {created_by(left, family)}"
+        assert not (out / ".unpacked").exists()
         assert not list(out.glob("**/*.part"))
     complete = sorted(p.stem for p in (out / "reports").glob("*.json")) if (out / "reports").exists() else []
     pages = {p.stem for p in (out / "feedback").glob("*.html")}
