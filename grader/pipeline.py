@@ -1,5 +1,7 @@
 """Grade one submission: read it, start its worker, run the suites, score the concepts."""
 import contextlib
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -134,38 +136,82 @@ def grade_submissions(submissions, catalogue: Catalogue, *, device: str = "cpu",
     has a session of its own, and its report carries pytest-json-report's report of it. `workers` are told
     when grading ends, to have the next grading's worker ready.
     """
+    submissions = list(submissions)
+    reports = []
+    grade_each(submissions, catalogue, reports.append, device=device, concepts=concepts, timeout=timeout,
+               visibilities=visibilities, sandbox=sandbox, limits=limits, zygote=zygote, pytest_json=pytest_json,
+               workers=workers)
+    if len(reports) != len(submissions):
+        raise GraderError("grading stopped before every submission was graded")
+    return reports
+
+
+def grade_each(submissions: Iterable[Submission], catalogue: Catalogue, on_report: Callable[[Report], None], *,
+               device: str = "cpu", concepts=(), timeout: float = DEFAULT_TIMEOUT, visibilities=VISIBILITY_DIRS,
+               sandbox: Sandbox | None = None, limits: Limits | None = None, zygote: ZygoteClient | None = None,
+               pytest_json: bool = False, workers: KeptWorkers | None = None):
+    """Grade submissions as they come, one after the other in one pytest session, handing each report to
+    `on_report` as soon as it is made, in order. The next submission is taken from `submissions` only then: a
+    batch's grading process takes each of its students from those the class has left (grader.batch.job).
+
+    The options are grade_submissions'. A session that fails raises, and the submission it was grading gets no
+    report; those before it have theirs.
+    """
     session = Session(catalogue, tuple(concepts) or catalogue.concept_ids, device, timeout, sandbox or detect(),
                       limits or worker_limits(timeout, DEFAULT_MEMORY_GB), zygote, workers,
                       public_only(SUITES_DIR) or "hidden" not in visibilities, suites_hash(SUITES_DIR))
-    gradings = [Grading(submission, session) for submission in submissions]
-    runnable = [grading for grading in gradings if grading.report is None]
+
+    def runnable():
+        for submission in submissions:
+            grading = Grading(submission, session)
+            if grading.report is not None:  # a submission that could not be read: no worker, no tests
+                on_report(_with_unrunnable_json(grading.report) if pytest_json else grading.report)
+                continue
+            try:
+                yield grading  # the session grades it, then asks for the next
+            finally:
+                grading.close()
+            on_report(grading.report)
+
+    students = runnable()
     try:
-        if runnable:
-            runnable[0].open()  # the worker imports torch while this process imports pytest and torch
-            if device == "cuda":
-                import torch
-                if not torch.cuda.is_available():
-                    raise UsageError("--device cuda: no CUDA device is available on this machine")
-            with one_torch_thread():
-                json_reports = run_suites(runnable, device, catalogue.known_concept_ids, session.concept_ids,
-                                          visibilities=visibilities, attribute_contract=catalogue.attribute_contract,
-                                          pytest_json=pytest_json)
-            for grading, json_report in zip(runnable, json_reports or ()):
-                grading.report = replace(grading.report, pytest_json=json_report)
+        first = next(students, None)
+        if first is None:
+            return
+        first.open()  # the worker imports torch while this process imports pytest and torch
+        if device == "cuda":
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device cuda: no CUDA device is available on this machine")
+        with one_torch_thread():
+            if pytest_json:
+                _each_in_a_json_session(itertools.chain([first], students), catalogue, session, visibilities)
+            else:
+                run_suites(itertools.chain([first], students), device, catalogue.known_concept_ids,
+                           session.concept_ids, visibilities=visibilities,
+                           attribute_contract=catalogue.attribute_contract)
     finally:
-        for grading in runnable:
-            grading.close()
+        students.close()  # the submission being graded when a session fails is closed unreported
         if workers is not None:
             workers.refill()
-    if any(grading.report is None for grading in gradings):
-        raise GraderError("grading stopped before every submission was graded")
-    if pytest_json:
-        from grader.feedback.pytest_json import unrunnable
 
-        for grading in gradings:
-            if grading.report.pytest_json is None:
-                grading.report = replace(grading.report, pytest_json=unrunnable(grading.report.error or "not run"))
-    return [grading.report for grading in gradings]
+
+def _each_in_a_json_session(students, catalogue: Catalogue, session: "Session", visibilities):
+    """One pytest session per student, whose report then carries pytest-json-report's report of it."""
+    for grading in students:
+        (json_report,) = run_suites([grading], session.device, catalogue.known_concept_ids, session.concept_ids,
+                                    visibilities=visibilities, attribute_contract=catalogue.attribute_contract,
+                                    pytest_json=True)
+        grading.report = replace(grading.report, pytest_json=json_report)
+        if json_report is None:
+            grading.report = _with_unrunnable_json(grading.report)
+
+
+def _with_unrunnable_json(report: Report) -> Report:
+    """A report without a pytest-json-report report, given one that says no test ran, and why."""
+    from grader.feedback.pytest_json import unrunnable
+
+    return replace(report, pytest_json=unrunnable(report.error or "not run"))
 
 
 @contextlib.contextmanager

@@ -170,10 +170,10 @@ def test_concepts_and_points_come_from_the_config_file(tmp_path):
 
 @pytest.mark.parametrize("students", [1, 2, 5, 17, 60, 203, 1000])
 @pytest.mark.parametrize("jobs", [1, 2, 3, 8, 32])
-def test_sessions_shrink_so_that_the_processes_finish_together(students, jobs):
+def test_a_clusters_sessions_shrink_so_that_its_threads_finish_together(students, jobs):
     """Every student in one session, in order; sessions as large as before at first (progress still shows), then
-    never more than a process's share of the students left, down to one student in the last session where
-    several processes share the class."""
+    never more than a thread's share of the students left, down to one student in the last session where
+    several threads share the class."""
     from grader.batch.options import MAX_CHUNK, chunk_sizes, split_into_chunks
 
     sizes = chunk_sizes(students, jobs)

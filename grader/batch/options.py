@@ -1,5 +1,6 @@
 """How a batch grades: one frozen object of options, passed by name from the command line to the grading
-processes and to a cluster's workers, and how the class is split into pytest sessions."""
+processes and to a cluster's workers, and how a cluster's class is split into pytest sessions (on this machine
+each grading process keeps one session: grader.batch.job)."""
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from grader.catalogue import ASSIGNMENT_FILE, Catalogue, load as load_catalogue
 from grader.errors import UsageError
 from grader.pipeline import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT, check_options, worker_limits
 
-MAX_CHUNK = 16  # students per pytest session
+MAX_CHUNK = 16  # students per pytest session on a cluster
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ class BatchOptions:
 
 
 def chunk_sizes(students: int, jobs: int) -> list[int]:
-    """Students per pytest session, in the order the sessions are handed out: enough to spread a session's cost,
-    few enough to show progress, and, once a session would be more than a process's share of what is left,
-    that share: `jobs` processes then finish together instead of one waiting out another's last full session
-    (the last session has one student)."""
+    """Students per pytest session on a cluster of `jobs` threads, in the order the sessions are handed out:
+    enough to spread a session's cost, few enough to show progress, and, once a session would be more than a
+    thread's share of what is left, that share: the threads then finish together instead of one waiting out
+    another's last full session (the last session has one student)."""
     first = max(1, min(MAX_CHUNK, -(-students // (jobs * 4))))
     sizes, left = [], students
     while left:

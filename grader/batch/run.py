@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader import __version__, installation
 from grader.batch.entries import Entry, content_hash, find_entries, unpack
-from grader.batch.options import BatchOptions, split_into_chunks
+from grader.batch.options import BatchOptions
 from grader.batch.outputs import grades_csv
 from grader.errors import UsageError
 from grader.feedback.pages import feedback_html, summary_html
@@ -185,10 +185,10 @@ def grade_class(submissions_dir, out_dir, *, options: BatchOptions = BatchOption
     return BatchSummary(out_dir, len(to_grade), reused, errors, len(entries), tuple(say.said))
 
 
-def _grade_in_pool(*args) -> list:
-    from grader.batch.job import grade_chunk  # already imported by the fork server; this process needs no torch
+def _grade_in_pool(*args) -> Report:
+    from grader.batch.job import grade_in_session  # imported by the fork server already; this process needs no torch
 
-    return grade_chunk(*args)
+    return grade_in_session(*args)
 
 
 def _pool_context():
@@ -204,7 +204,8 @@ def _pool_context():
 
 
 def _grade_all(to_grade, work_dir: Path, options: BatchOptions, catalogue, say):
-    """Yield (entry, key, report) as they finish, grading in `options.jobs` processes, a few students per session.
+    """Yield (entry, key, report) as they finish, grading in `options.jobs` processes, each of which takes the
+    next student when it is done with one, and grades them all in one pytest session of its own.
 
     On a CPU under Linux one zygote serves the whole batch: it imports torch once and forks each student's worker.
     """
@@ -222,28 +223,26 @@ def _grade_all(to_grade, work_dir: Path, options: BatchOptions, catalogue, say):
         yield from grade_on_cluster(unpacked, options, catalogue, say)
         return
     jobs = min(options.jobs or os.cpu_count() or 1, len(unpacked))
-    chunks = split_into_chunks(unpacked, jobs)
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
         zygote = start_zygote(stack, detect(options.sandbox), options.device, len(unpacked))
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
                                                        initializer=die_with_parent))
         stack.enter_context(_stopped_at_once(pool))
-        futures = {pool.submit(_grade_in_pool, [(path, entry.path.name, entry.student) for entry, _, path in chunk],
-                               options, zygote and zygote.path, detect(options.sandbox)): chunk for chunk in chunks}
+        futures = {pool.submit(_grade_in_pool, (path, entry.path.name, entry.student), options,
+                               zygote and zygote.path, detect(options.sandbox)): (entry, key)
+                   for entry, key, path in unpacked}
         if zygote:
             say(slow_start_note(zygote.path))  # asked while the grading processes start
         for future in as_completed(futures):
-            chunk = futures[future]
+            entry, key = futures[future]
             try:
-                reports = future.result()
+                report = future.result()
             except BrokenProcessPool:
-                reports = [_grader_failed(entry, "the grading process died", catalogue, options) for entry, _, _ in chunk]
-            except Exception as exc:  # noqa: BLE001 - one chunk's failure must not stop the class
-                reason = f"grading failed: {type(exc).__name__}: {exc}"
-                reports = [_grader_failed(entry, reason, catalogue, options) for entry, _, _ in chunk]
-            for (entry, key, _), report in zip(chunk, reports):
-                yield entry, key, report
+                report = _grader_failed(entry, "the grading process died", catalogue, options)
+            except Exception as exc:  # noqa: BLE001 - one student's failure must not stop the class
+                report = _grader_failed(entry, f"grading failed: {type(exc).__name__}: {exc}", catalogue, options)
+            yield entry, key, report
 
 
 def _grader_failed(entry: Entry, reason: str, catalogue, options: BatchOptions) -> Report:
