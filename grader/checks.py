@@ -252,8 +252,8 @@ def _random_weights(d_in, d_out, seed, biases, out_proj) -> Weights:
         return torch.rand(*shape, generator=g) * 2 - 1
 
     return Weights(uniform(d_out, d_in), uniform(d_out, d_in), uniform(d_out, d_in),
-               biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
-               out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
+                   biases=(uniform(d_out), uniform(d_out), uniform(d_out)) if biases else None,
+                   out_proj=(uniform(d_out, d_out), uniform(d_out)) if out_proj else None)
 
 
 def _clones(tensors: tuple | None) -> tuple | None:

@@ -223,14 +223,15 @@ def _grade_all(to_grade, work_dir: Path, options: BatchOptions, catalogue, say):
         yield from grade_on_cluster(unpacked, options, catalogue, say)
         return
     jobs = min(options.jobs or os.cpu_count() or 1, len(unpacked))
+    sandbox = detect(options.sandbox)
     with contextlib.ExitStack() as stack:
         # A grading process dies with its fork server, which ends with the batch: a killed batch leaves none.
-        zygote = start_zygote(stack, detect(options.sandbox), options.device, len(unpacked))
+        zygote = start_zygote(stack, sandbox, options.device, len(unpacked))
         pool = stack.enter_context(ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(),
                                                        initializer=die_with_parent))
         stack.enter_context(_stopped_at_once(pool))
         futures = {pool.submit(_grade_in_pool, (path, entry.path.name, entry.student), options,
-                               zygote and zygote.path, detect(options.sandbox)): (entry, key)
+                               zygote and zygote.path, sandbox): (entry, key)
                    for entry, key, path in unpacked}
         if zygote:
             say(slow_start_note(zygote.path))  # asked while the grading processes start
