@@ -26,6 +26,13 @@ def _own_name() -> re.Pattern:
     return re.compile(rf"grader-(?:{'|'.join(KINDS)})-{re.escape(node())}-(\d+)-[^-]+")
 
 
+def maker(name: str) -> int | None:
+    """The pid of the process on this machine that made the grader folder called `name`; None for another
+    machine's folder or a name the grader does not give."""
+    found = _own_name().fullmatch(name)
+    return int(found[1]) if found else None
+
+
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory:
     """A private temporary folder for a worker, a zygote or a cluster task of this process."""
     return tempfile.TemporaryDirectory(prefix=f"grader-{kind}-{node()}-{os.getpid()}-")
@@ -48,12 +55,12 @@ def remove_stale() -> int:
         return 0
     removed = 0
     for path in Path(tempfile.gettempdir()).glob("grader-*"):
-        found = _own_name().fullmatch(path.name)
+        pid = maker(path.name)
         try:
             mine = path.lstat().st_uid == os.getuid()
         except OSError:
             continue
-        if found and mine and not _alive(int(found[1])):
+        if pid is not None and mine and not _alive(pid):
             shutil.rmtree(path, ignore_errors=True)
             removed += 1
     return removed

@@ -2,7 +2,6 @@
 rerun completes the class (timeout, job schedulers and dropped ssh sessions signal only that process)."""
 import importlib.util
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, solution_source
+from grader.scratch import maker
 from process_tree import command_lines, descendants, grading, process_table, running
 
 STUDENTS = ("ada", "bob", "cy", "dee")
@@ -25,17 +25,13 @@ def described(pids: set[int]) -> list[str]:
     return [f"{pid} ({table.get(pid, (0, '?'))[1]}) {commands.get(pid, '')[:160]}" for pid in sorted(pids)]
 
 
-def creator(folder: str) -> int | None:
-    """The pid of the process that made a grader folder (see grader.scratch), None where the name has none."""
-    found = re.search(r"-(\d+)-[^-]*$", folder)
-    return int(found[1]) if found else None
-
-
 def left_behind(folders: set[str], family: set[int]) -> set[str]:
-    """The folders made by one of the batch's processes, or by a process that has ended. A folder of a process
-    still running outside the batch (a test before this one, a kernel shutting down) is that process's own."""
-    live = running({creator(folder) for folder in folders} - {None})
-    return {folder for folder in folders if creator(folder) in family or creator(folder) not in live}
+    """The folders made by one of the batch's processes, or by a process that has ended (its pid is in the
+    folder's name: grader.scratch.maker). A folder of a process still running outside the batch (a test before
+    this one, a kernel shutting down) is that process's own."""
+    makers = {folder: maker(folder) for folder in folders}
+    live = running(set(makers.values()) - {None})
+    return {folder for folder, pid in makers.items() if pid in family or pid not in live}
 
 
 def grader_folders() -> set[str]:
@@ -93,7 +89,7 @@ def test_a_batch_stopped_by_a_signal_leaves_nothing_running_and_a_rerun_complete
         new = grader_folders() - earlier_folders
         left = left_behind(new, family)
         print(f"folders of running processes that are not the batch's: {sorted(new - left)}")
-        assert not left, f"left behind: {sorted(left)}, made by {sorted({creator(f) for f in left} - {None})}"
+        assert not left, f"left behind: {sorted(left)}, made by {sorted({maker(f) for f in left} - {None})}"
         assert not (out / ".unpacked").exists()
         assert not list(out.glob("**/*.part"))
     complete = sorted(p.stem for p in (out / "reports").glob("*.json")) if (out / "reports").exists() else []
